@@ -1,0 +1,48 @@
+// Package balancer picks a server of a backend for each request. One file
+// per policy behind the one small Balancer interface; New is the only place
+// that chooses between them.
+//
+// It imports upstream and nothing else of Portier's.
+package balancer
+
+import "github.com/portier/portier/internal/upstream"
+
+// Balancer picks a server for a request.
+type Balancer interface {
+	// Pick returns an available server that is not in tried, or nil if there
+	// is none. key is the hash of the request's hash key; only the hash
+	// policy reads it. Pick is safe for concurrent use and must not allocate.
+	Pick(key uint64, tried *Tried) *upstream.Server
+	// Reweight is called after a server's weight changed, so that policies
+	// that precompute from weights can do so again.
+	Reweight()
+}
+
+// Tried is the small set of servers a request has already been tried on.
+// The zero value is empty; it lives on the caller's stack.
+type Tried struct {
+	n       int
+	servers [8]*upstream.Server
+}
+
+// Add records s as tried. Beyond capacity, the oldest entry is forgotten.
+func (t *Tried) Add(s *upstream.Server) {
+	t.servers[t.n%len(t.servers)] = s
+	t.n++
+}
+
+// Has reports whether s was tried.
+func (t *Tried) Has(s *upstream.Server) bool {
+	if t == nil {
+		return false
+	}
+	for i := 0; i < t.n && i < len(t.servers); i++ {
+		if t.servers[i] == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Len returns the number of servers recorded.
+func (t *Tried) Len() int { return t.n }

@@ -1,0 +1,72 @@
+// Package proxy forwards HTTP requests to the servers of a backend: routing
+// lookup, balancing, retries, header rewriting, streaming bodies, 1xx,
+// trailers and WebSocket tunnels, and the access log line.
+//
+// It is the per-request path: no locks shared by all requests, no
+// allocations a pre-built Site can avoid. It must not import config
+// providers, the engine or the admin API.
+package proxy
+
+import (
+	"github.com/portier/portier/internal/balancer"
+	"github.com/portier/portier/internal/router"
+	"github.com/portier/portier/internal/upstream"
+)
+
+// Site is the immutable routing of one listener: built once per
+// configuration and swapped atomically on reload.
+type Site struct {
+	Router *router.Router
+	// Routes indexed by router.Route.ID.
+	Routes []*Route
+}
+
+// Route is a route ready to serve.
+type Route struct {
+	Name string
+	// Backend serves the route, unless Split is set.
+	Backend *Backend
+	// Split spreads clients over several backends by weight.
+	Split []Variant
+	// StickyCookie, when set, records a client's variant of a split.
+	StickyCookie string
+	// PathPrefix is the prefix the route matched; StripPrefix removes it
+	// from the upstream path and AddPrefix is put in front.
+	PathPrefix  string
+	StripPrefix bool
+	AddPrefix   string
+}
+
+// Variant is one backend of a split route.
+type Variant struct {
+	Backend *Backend
+	Weight  int
+}
+
+// HashKind says what the hash policy hashes.
+type HashKind uint8
+
+// What a hash balancer hashes.
+const (
+	HashNone HashKind = iota
+	HashClientIP
+	HashHeader
+	HashCookie
+	HashPath
+)
+
+// Backend is a backend ready to serve.
+type Backend struct {
+	Name     string
+	Servers  []*upstream.Server
+	Balancer balancer.Balancer
+	// HashKind and HashName (a header or cookie name) select the hash key.
+	HashKind HashKind
+	HashName string
+	// Retries is how many other servers a request may be tried on.
+	Retries int
+	// PreserveHost sends the client's Host upstream, else the server address.
+	PreserveHost bool
+	// Scheme is "http" or "https".
+	Scheme string
+}
