@@ -5,7 +5,46 @@
 // It imports upstream and nothing else of Portier's.
 package balancer
 
-import "github.com/portier/portier/internal/upstream"
+import (
+	"errors"
+	"fmt"
+
+	"github.com/portier/portier/internal/upstream"
+)
+
+// ErrUnknownPolicy is wrapped by New's error for a policy it does not know.
+var ErrUnknownPolicy = errors.New("unknown balancing policy")
+
+// New returns a balancer of the named policy over servers: "round_robin",
+// "least_conn", "random_two" or "hash". The servers slice is copied; the
+// servers themselves are shared with the caller, whose state and weight
+// changes the balancer sees (call Reweight after a weight change).
+func New(policy string, servers []*upstream.Server) (Balancer, error) {
+	servers = append([]*upstream.Server(nil), servers...)
+	switch policy {
+	case "round_robin":
+		return newRoundRobin(servers), nil
+	case "least_conn":
+		return newLeastConn(servers), nil
+	case "random_two":
+		return newRandomTwo(servers), nil
+	case "hash":
+		return newHash(servers), nil
+	}
+	return nil, fmt.Errorf("balancer: %q: %w", policy, ErrUnknownPolicy)
+}
+
+// usable reports whether s may be picked for a request that has tried tried.
+func usable(s *upstream.Server, tried *Tried) bool {
+	return s.Available() && !tried.Has(s)
+}
+
+// lessLoaded reports whether a carries less load per unit of weight than b:
+// a.InFlight/a.Weight < b.InFlight/b.Weight, cross-multiplied so that no
+// division or float is needed. Both must have a positive weight.
+func lessLoaded(aIn, aW, bIn, bW int64) bool {
+	return aIn*bW < bIn*aW
+}
 
 // Balancer picks a server for a request.
 type Balancer interface {

@@ -1,9 +1,39 @@
 // Package router maps a request (host, path, method, headers) to the route
 // that serves it. A Router is built once per configuration and is immutable
-// and safe for concurrent use; Match does not allocate.
+// and safe for concurrent use; Match takes no lock and does not allocate.
+//
+// # Precedence
+//
+// A route matches a request when every matcher it has matches: one of its
+// hosts, its path prefix, one of its methods and all of its headers. When
+// several routes match, the winner is decided by, in order:
+//
+//  1. the host: a route naming the exact host beats a route whose wildcard
+//     ("*.example.com") covers it, a longer wildcard suffix beats a shorter
+//     one, and any host match beats a route that names no host at all;
+//  2. the longer path prefix;
+//  3. more matchers: a method list counts as one, each header as one;
+//  4. the lower ID (the route that comes first in the configuration).
+//
+// Hosts are compared without their port, without a trailing dot and without
+// regard to letter case. "*.example.com" matches "a.example.com" and
+// "a.b.example.com" but not "example.com". A path prefix is segment-aware:
+// "/api" matches "/api", "/api/" and "/api/x" but not "/apix"; a prefix that
+// ends in "/" matches by plain string prefix, and "/" matches every path.
+// Methods and header values are compared exactly; header names are
+// canonicalised (textproto.CanonicalMIMEHeaderKey) when the router is built.
 //
 // It imports nothing of Portier's.
 package router
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"net/textproto"
+	"slices"
+	"strings"
+)
 
 // Route is what a route matches on. ID is the caller's index for the route;
 // Match returns it.
@@ -19,21 +49,225 @@ type Route struct {
 	Headers map[string]string
 }
 
-// Router matches requests to routes.
+// ErrInvalidRoute is wrapped by every error New returns.
+var ErrInvalidRoute = errors.New("invalid route")
+
+// Router matches requests to routes. The zero value matches nothing.
 type Router struct {
-	routes []Route
+	// exact maps a normalised host to the routes naming it, best first.
+	exact map[string][]candidate
+	// wildcards are the wildcard tiers, longest suffix first.
+	wildcards []wildcardTier
+	// any holds the routes that name no host, best first.
+	any []candidate
 }
 
-// New builds a router over routes.
+// wildcardTier is the routes sharing one wildcard suffix, best first.
+type wildcardTier struct {
+	suffix string // ".example.com" for "*.example.com"
+	cands  []candidate
+}
+
+// candidate is one route prepared for matching within a host tier.
+type candidate struct {
+	id       int
+	prefix   string
+	segment  bool // prefix must end at a segment boundary
+	all      bool // prefix is "/": every path matches
+	methods  []string
+	headers  []headerMatcher
+	matchers int
+}
+
+type headerMatcher struct {
+	name  string // canonical
+	value string
+	any   bool // value was "*"
+}
+
+// New builds a router over routes. It returns an error wrapping
+// ErrInvalidRoute when a host or path prefix is malformed.
 func New(routes []Route) (*Router, error) {
-	return &Router{routes: routes}, nil
+	r := &Router{exact: make(map[string][]candidate)}
+	wild := make(map[string][]candidate)
+	for i := range routes {
+		rt := &routes[i]
+		c, err := newCandidate(rt)
+		if err != nil {
+			return nil, err
+		}
+		if len(rt.Hosts) == 0 {
+			r.any = append(r.any, c)
+			continue
+		}
+		seen := make(map[string]bool, len(rt.Hosts))
+		for _, h := range rt.Hosts {
+			name, wildcard, err := normalizePattern(h)
+			if err != nil {
+				return nil, fmt.Errorf("router: route %d: host %q: %w", rt.ID, h, err)
+			}
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			if wildcard {
+				wild[name] = append(wild[name], c)
+			} else {
+				r.exact[name] = append(r.exact[name], c)
+			}
+		}
+	}
+	for _, cands := range r.exact {
+		sortCandidates(cands)
+	}
+	sortCandidates(r.any)
+	for suffix, cands := range wild {
+		sortCandidates(cands)
+		r.wildcards = append(r.wildcards, wildcardTier{suffix: suffix, cands: cands})
+	}
+	slices.SortFunc(r.wildcards, func(a, b wildcardTier) int {
+		if c := cmp.Compare(len(b.suffix), len(a.suffix)); c != 0 {
+			return c
+		}
+		return strings.Compare(a.suffix, b.suffix)
+	})
+	return r, nil
+}
+
+func newCandidate(rt *Route) (candidate, error) {
+	prefix := rt.PathPrefix
+	if prefix == "" {
+		prefix = "/"
+	}
+	if prefix[0] != '/' {
+		return candidate{}, fmt.Errorf("router: route %d: path prefix %q: must start with \"/\": %w", rt.ID, prefix, ErrInvalidRoute)
+	}
+	c := candidate{
+		id:      rt.ID,
+		prefix:  prefix,
+		segment: !strings.HasSuffix(prefix, "/"),
+		all:     prefix == "/",
+		methods: slices.Clone(rt.Methods),
+	}
+	for name, value := range rt.Headers {
+		if name == "" {
+			return candidate{}, fmt.Errorf("router: route %d: empty header name: %w", rt.ID, ErrInvalidRoute)
+		}
+		c.headers = append(c.headers, headerMatcher{
+			name:  textproto.CanonicalMIMEHeaderKey(name),
+			value: value,
+			any:   value == "*",
+		})
+	}
+	// Map order is random; a fixed order keeps matching cost reproducible.
+	slices.SortFunc(c.headers, func(a, b headerMatcher) int { return strings.Compare(a.name, b.name) })
+	c.matchers = len(c.headers)
+	if len(c.methods) > 0 {
+		c.matchers++
+	}
+	return c, nil
+}
+
+// sortCandidates orders one tier: longer prefix, then more matchers, then
+// lower ID.
+func sortCandidates(cands []candidate) {
+	slices.SortStableFunc(cands, func(a, b candidate) int {
+		if c := cmp.Compare(len(b.prefix), len(a.prefix)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.matchers, a.matchers); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.id, b.id)
+	})
+}
+
+// normalizePattern lower-cases a configured host and strips its trailing
+// dot. For "*.example.com" it returns ".example.com" and true.
+func normalizePattern(h string) (string, bool, error) {
+	h = strings.TrimSuffix(strings.ToLower(h), ".")
+	wildcard := false
+	if strings.HasPrefix(h, "*.") {
+		wildcard = true
+		h = h[1:]
+		if len(h) < 2 {
+			return "", false, fmt.Errorf("wildcard without a suffix: %w", ErrInvalidRoute)
+		}
+	}
+	if h == "" {
+		return "", false, fmt.Errorf("empty host: %w", ErrInvalidRoute)
+	}
+	if strings.ContainsAny(h, "*/ ") {
+		return "", false, fmt.Errorf("only a leading \"*.\" wildcard is allowed, no '/' or spaces: %w", ErrInvalidRoute)
+	}
+	return h, wildcard, nil
 }
 
 // Match returns the ID of the route that serves a request, and false when no
 // route does. host may carry a port and any letter case.
 func (r *Router) Match(host, path, method string, header map[string][]string) (int, bool) {
-	for _, rt := range r.routes {
-		_ = rt
+	host = normalizeHost(host)
+	if host != "" {
+		if id, ok := matchTier(r.exact[host], path, method, header); ok {
+			return id, true
+		}
+		for i := range r.wildcards {
+			w := &r.wildcards[i]
+			if len(host) > len(w.suffix) && host[len(host)-len(w.suffix):] == w.suffix {
+				if id, ok := matchTier(w.cands, path, method, header); ok {
+					return id, true
+				}
+			}
+		}
+	}
+	return matchTier(r.any, path, method, header)
+}
+
+func matchTier(cands []candidate, path, method string, header map[string][]string) (int, bool) {
+	for i := range cands {
+		if cands[i].matches(path, method, header) {
+			return cands[i].id, true
+		}
 	}
 	return 0, false
+}
+
+func (c *candidate) matches(path, method string, header map[string][]string) bool {
+	if !c.all {
+		if !strings.HasPrefix(path, c.prefix) {
+			return false
+		}
+		if c.segment && len(path) > len(c.prefix) && path[len(c.prefix)] != '/' {
+			return false
+		}
+	}
+	if len(c.methods) > 0 && !slices.Contains(c.methods, method) {
+		return false
+	}
+	for i := range c.headers {
+		h := &c.headers[i]
+		values, ok := header[h.name]
+		if !ok || (!h.any && !slices.Contains(values, h.value)) {
+			return false
+		}
+	}
+	return true
+}
+
+// normalizeHost strips the port and a trailing dot from a request's host and
+// lower-cases it; it does not allocate when the host is already lower case.
+func normalizeHost(host string) string {
+	if i := strings.LastIndexByte(host, ':'); i >= 0 {
+		// "[::1]:8080" and "example.com:8080" lose the port; a bare IPv6
+		// address ("::1", more than one colon, no brackets) has none.
+		if host[0] == '[' {
+			if j := strings.IndexByte(host, ']'); j >= 0 && j < i {
+				host = host[:i]
+			}
+		} else if strings.IndexByte(host, ':') == i {
+			host = host[:i]
+		}
+	}
+	host = strings.TrimSuffix(host, ".")
+	return strings.ToLower(host)
 }

@@ -1,0 +1,150 @@
+package balancer
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/portier/portier/internal/upstream"
+)
+
+// maxSchedule bounds a round-robin period; larger weight sums are scaled
+// down to fit.
+const maxSchedule = 1 << 16
+
+// maxSkips bounds how many schedule slots one Pick consumes looking for a
+// usable server before it falls back to a plain scan.
+const maxSkips = 128
+
+// roundRobin is smooth weighted round robin (nginx's algorithm), computed
+// once per weight change into a schedule: the sequence of server indexes
+// over one period. Pick walks it with one atomic counter, so it needs no
+// lock and picks are spread the way nginx spreads them (weights 5,1,1 give
+// a a b a c a a), without bursts.
+type roundRobin struct {
+	servers  []*upstream.Server
+	schedule atomic.Pointer[[]int32]
+	next     atomic.Uint64
+	mu       sync.Mutex // serialises Reweight; Pick never takes it
+}
+
+func newRoundRobin(servers []*upstream.Server) *roundRobin {
+	r := &roundRobin{servers: servers}
+	r.Reweight()
+	return r
+}
+
+// Reweight rebuilds the schedule from the servers' current weights.
+func (r *roundRobin) Reweight() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	weights := make([]int, len(r.servers))
+	for i, s := range r.servers {
+		weights[i] = max(s.Weight(), 0)
+	}
+	sched := smoothSchedule(weights, maxSchedule)
+	r.schedule.Store(&sched)
+}
+
+// Pick takes the next slot of the schedule. A slot whose server is
+// unavailable or tried is given up and the next one taken, so the servers
+// that remain share the traffic in proportion to their weights.
+func (r *roundRobin) Pick(_ uint64, tried *Tried) *upstream.Server {
+	sched := *r.schedule.Load()
+	if n := uint64(len(sched)); n > 0 {
+		for i := 0; i < maxSkips && i < len(sched); i++ {
+			slot := (r.next.Add(1) - 1) % n
+			if s := r.servers[sched[slot]]; usable(s, tried) {
+				return s
+			}
+		}
+	}
+	return scanFrom(r.servers, int(r.next.Load()), tried)
+}
+
+// scanFrom returns the first usable server at or after start, wrapping.
+func scanFrom(servers []*upstream.Server, start int, tried *Tried) *upstream.Server {
+	n := len(servers)
+	if n == 0 {
+		return nil
+	}
+	start %= n
+	if start < 0 {
+		start += n
+	}
+	for i := 0; i < n; i++ {
+		j := start + i
+		if j >= n {
+			j -= n
+		}
+		if usable(servers[j], tried) {
+			return servers[j]
+		}
+	}
+	return nil
+}
+
+// smoothSchedule returns one period of smooth weighted round robin over
+// weights: sum(weights)/gcd(weights) entries, each an index into weights.
+// Weights are scaled down (keeping every positive weight at least 1) when
+// the period would exceed limit.
+func smoothSchedule(weights []int, limit int) []int32 {
+	w := reduceWeights(weights, limit)
+	total := 0
+	for _, x := range w {
+		total += x
+	}
+	if total == 0 {
+		return nil
+	}
+	sched := make([]int32, 0, total)
+	current := make([]int, len(w))
+	for range total {
+		best := -1
+		for i, x := range w {
+			if x == 0 {
+				continue
+			}
+			current[i] += x
+			if best < 0 || current[i] > current[best] {
+				best = i
+			}
+		}
+		current[best] -= total
+		sched = append(sched, int32(best))
+	}
+	return sched
+}
+
+// reduceWeights divides weights by their gcd and scales them so that their
+// sum is at most about limit.
+func reduceWeights(weights []int, limit int) []int {
+	w := append([]int(nil), weights...)
+	total := 0
+	for _, x := range w {
+		total += x
+	}
+	if total > limit {
+		for i, x := range w {
+			if x > 0 {
+				w[i] = max(1, int(int64(x)*int64(limit)/int64(total)))
+			}
+		}
+	}
+	g := 0
+	for _, x := range w {
+		g = gcd(g, x)
+	}
+	if g > 1 {
+		for i := range w {
+			w[i] /= g
+		}
+	}
+	return w
+}
+
+func gcd(a, b int) int {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
