@@ -179,6 +179,8 @@ type Route struct {
 	AddPrefix string `yaml:"add_prefix"`
 }
 
+func (r *Route) setDefaults() { r.PathPrefix = "/" }
+
 // SplitTarget is one variant of a split route.
 type SplitTarget struct {
 	Backend string `yaml:"backend"`
@@ -320,6 +322,7 @@ func (h *Health) setDefaults() {
 	h.Timeout = Duration(1e9)
 	h.Rise = 2
 	h.Fall = 3
+	h.ExpectStatus = []string{"200-399"}
 }
 
 // Passive ejects a server after failures of real traffic.
