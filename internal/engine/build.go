@@ -1,0 +1,221 @@
+package engine
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/portier/portier/internal/balancer"
+	"github.com/portier/portier/internal/config"
+	"github.com/portier/portier/internal/proxy"
+	"github.com/portier/portier/internal/router"
+	"github.com/portier/portier/internal/upstream"
+)
+
+// Snapshot is everything one configuration needs to serve, built before
+// anything listens: a failure here leaves whatever is running untouched.
+type Snapshot struct {
+	Config   *config.Config
+	Backends map[string]*proxy.Backend
+	// Sites and TLS are keyed by listener name.
+	Sites map[string]*proxy.Site
+	TLS   map[string]*tls.Config
+}
+
+// Build turns a validated configuration into a Snapshot: it loads
+// certificates, creates servers with their connection pools and balancers,
+// and compiles each listener's routing.
+func Build(cfg *config.Config) (*Snapshot, error) {
+	s := &Snapshot{
+		Config:   cfg,
+		Backends: make(map[string]*proxy.Backend, len(cfg.Backends)),
+		Sites:    make(map[string]*proxy.Site, len(cfg.Listeners)),
+		TLS:      make(map[string]*tls.Config),
+	}
+	for i := range cfg.Backends {
+		b, err := buildBackend(&cfg.Backends[i])
+		if err != nil {
+			return nil, fmt.Errorf("backends[%d] (%s): %w", i, cfg.Backends[i].Name, err)
+		}
+		s.Backends[b.Name] = b
+	}
+	for i := range cfg.Listeners {
+		l := &cfg.Listeners[i]
+		if l.Protocol == config.ProtocolHTTPS {
+			tc, err := buildListenerTLS(l.TLS)
+			if err != nil {
+				return nil, fmt.Errorf("listeners[%d] (%s): %w", i, l.Name, err)
+			}
+			s.TLS[l.Name] = tc
+		}
+		site, err := buildSite(cfg, l.Name, s.Backends)
+		if err != nil {
+			return nil, fmt.Errorf("listeners[%d] (%s): %w", i, l.Name, err)
+		}
+		s.Sites[l.Name] = site
+	}
+	return s, nil
+}
+
+// routeServes reports whether route r is served on listener l.
+func routeServes(cfg *config.Config, r *config.Route, l string) bool {
+	if len(r.Listeners) == 0 {
+		for i := range cfg.Listeners {
+			if cfg.Listeners[i].Name == l {
+				return cfg.Listeners[i].Protocol != config.ProtocolTCP
+			}
+		}
+		return false
+	}
+	for _, name := range r.Listeners {
+		if name == l {
+			return true
+		}
+	}
+	return false
+}
+
+func buildSite(cfg *config.Config, listener string, backends map[string]*proxy.Backend) (*proxy.Site, error) {
+	site := &proxy.Site{}
+	var specs []router.Route
+	for i := range cfg.Routes {
+		r := &cfg.Routes[i]
+		if !routeServes(cfg, r, listener) {
+			continue
+		}
+		pr := &proxy.Route{
+			Name:        r.Name,
+			PathPrefix:  r.PathPrefix,
+			StripPrefix: r.StripPrefix,
+			AddPrefix:   r.AddPrefix,
+		}
+		if r.Backend != "" {
+			pr.Backend = backends[r.Backend]
+		}
+		for _, t := range r.Split {
+			pr.Split = append(pr.Split, proxy.Variant{Backend: backends[t.Backend], Weight: t.Weight})
+		}
+		if r.Sticky != nil {
+			pr.StickyCookie = r.Sticky.Cookie
+		}
+		specs = append(specs, router.Route{
+			ID:         len(site.Routes),
+			Hosts:      r.Hosts,
+			PathPrefix: r.PathPrefix,
+			Methods:    r.Methods,
+			Headers:    r.Headers,
+		})
+		site.Routes = append(site.Routes, pr)
+	}
+	rt, err := router.New(specs)
+	if err != nil {
+		return nil, fmt.Errorf("routes: %w", err)
+	}
+	site.Router = rt
+	return site, nil
+}
+
+func buildBackend(c *config.Backend) (*proxy.Backend, error) {
+	b := &proxy.Backend{
+		Name:         c.Name,
+		Retries:      c.Retries,
+		PreserveHost: c.PreserveHost,
+		Scheme:       "http",
+	}
+	var tc *tls.Config
+	if c.TLS != nil {
+		b.Scheme = "https"
+		var err error
+		if tc, err = buildBackendTLS(c.TLS); err != nil {
+			return nil, err
+		}
+	}
+	b.HashKind, b.HashName = hashKey(c)
+	for _, sc := range c.Servers {
+		st := upstream.Up
+		if c.InitialState == "down" {
+			st = upstream.Down
+		}
+		s := upstream.NewServer(c.Name, sc.Name, sc.Address, sc.Weight, st)
+		stc := tc
+		if tc != nil && tc.ServerName == "" {
+			stc = tc.Clone()
+			stc.ServerName = hostOf(sc.Address)
+		}
+		s.Transport = upstream.NewTransport(upstream.TransportOptions{
+			Address:               sc.Address,
+			ConnectTimeout:        c.Timeouts.Connect.D(),
+			ResponseHeaderTimeout: c.Timeouts.ResponseHeader.D(),
+			IdleTimeout:           c.Timeouts.Idle.D(),
+			MaxIdleConns:          c.MaxIdleConns,
+			TLS:                   stc,
+			HTTP2:                 c.HTTP2,
+		})
+		b.Servers = append(b.Servers, s)
+	}
+	bal, err := balancer.New(c.Balance, b.Servers)
+	if err != nil {
+		return nil, err
+	}
+	b.Balancer = bal
+	return b, nil
+}
+
+func hashKey(c *config.Backend) (proxy.HashKind, string) {
+	if c.Balance != config.BalanceHash {
+		return proxy.HashNone, ""
+	}
+	k := c.HashKey
+	switch {
+	case k == "" || k == "client_ip":
+		return proxy.HashClientIP, ""
+	case k == "path":
+		return proxy.HashPath, ""
+	case strings.HasPrefix(k, "header:"):
+		return proxy.HashHeader, strings.TrimPrefix(k, "header:")
+	case strings.HasPrefix(k, "cookie:"):
+		return proxy.HashCookie, strings.TrimPrefix(k, "cookie:")
+	}
+	return proxy.HashClientIP, ""
+}
+
+func buildBackendTLS(c *config.BackendTLS) (*tls.Config, error) {
+	tc := &tls.Config{
+		ServerName:         c.ServerName,
+		InsecureSkipVerify: c.InsecureSkipVerify,
+		MinVersion:         tls.VersionTLS12,
+	}
+	if c.CAFile != "" {
+		pem, err := os.ReadFile(c.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls.ca_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls.ca_file: %s holds no PEM certificate", c.CAFile)
+		}
+		tc.RootCAs = pool
+	}
+	return tc, nil
+}
+
+func hostOf(addr string) string {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return h
+}
+
+// trusted converts configured prefixes for the proxy.
+func trusted(ps []config.Prefix) []netip.Prefix {
+	out := make([]netip.Prefix, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.Prefix)
+	}
+	return out
+}
