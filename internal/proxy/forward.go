@@ -1,0 +1,409 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"maps"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/netip"
+	"net/textproto"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/portier/portier/internal/balancer"
+	"github.com/portier/portier/internal/upstream"
+)
+
+// exchange is one request on its way through the proxy: what the access
+// line reports and what the client trace callbacks need.
+type exchange struct {
+	h     *Handler
+	w     http.ResponseWriter
+	r     *http.Request
+	start time.Time
+
+	id      string
+	idv     []string // id as a header value, shared by request and response
+	trusted bool
+	client  netip.Addr
+	hasAddr bool
+	sticky  string // Set-Cookie value recording a split variant, if any
+	ws      bool   // the request is a WebSocket upgrade being passed on
+
+	route    *Route
+	backend  *Backend
+	server   *upstream.Server
+	body     *bodyReader
+	attempts int
+	status   int
+	reason   string
+	bytesOut int64
+	rtStart  time.Time
+	ttfb     time.Duration // until the response headers arrived
+
+	trace httptrace.ClientTrace
+	// mu guards the fields below, written by client trace callbacks. 1xx
+	// callbacks must not write to the client once RoundTrip has returned.
+	mu      sync.Mutex
+	rtDone  bool
+	gotConn bool
+	connect time.Duration // until a connection to the server was ready
+}
+
+// ServeHTTP forwards one request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ex := &exchange{h: h, w: w, r: r, start: time.Now()}
+	ex.client, ex.hasAddr = clientAddr(r.RemoteAddr)
+	ex.trusted = h.trusted(ex.client, ex.hasAddr)
+	if v := r.Header[hdrRequestID]; ex.trusted && len(v) == 1 && validID(v[0]) {
+		ex.idv = v
+	} else {
+		ex.idv = []string{h.ids.next()}
+	}
+	ex.id = ex.idv[0]
+	w.Header()[hdrRequestID] = ex.idv
+	defer ex.logAccess()
+
+	site := h.site.Load()
+	rid, ok := -1, false
+	if site != nil && site.Router != nil {
+		rid, ok = site.Router.Match(r.Host, r.URL.Path, r.Method, r.Header)
+	}
+	if !ok || rid < 0 || rid >= len(site.Routes) || site.Routes[rid] == nil {
+		ex.fail(http.StatusNotFound, reasonNoRoute)
+		return
+	}
+	ex.route = site.Routes[rid]
+	ex.backend = ex.pickBackend()
+	if ex.backend == nil {
+		ex.fail(http.StatusServiceUnavailable, reasonNoHealthyServer)
+		return
+	}
+	if h.o.MaxBodyBytes > 0 && r.ContentLength > h.o.MaxBodyBytes {
+		ex.fail(http.StatusRequestEntityTooLarge, reasonBodyTooLarge)
+		return
+	}
+	ex.forward()
+}
+
+// forward sends the request to a server of the backend, retrying on others
+// where that is safe, and relays the answer.
+func (ex *exchange) forward() {
+	be := ex.backend
+	out := ex.outgoing()
+	key := hashKey(be, ex.r)
+	var tried balancer.Tried
+	for {
+		srv := be.Balancer.Pick(key, &tried)
+		if srv == nil {
+			if ex.attempts == 0 {
+				ex.fail(http.StatusServiceUnavailable, reasonNoHealthyServer)
+			} else {
+				ex.fail(ex.status, ex.reason)
+			}
+			return
+		}
+		tried.Add(srv)
+		ex.attempts++
+		ex.server = srv
+		res, err := ex.roundTrip(out, srv)
+		if err == nil {
+			ex.respond(res, srv)
+			return
+		}
+		status, reason, retry := ex.classify(err)
+		ex.status, ex.reason = status, reason
+		if !retry || ex.attempts > be.Retries {
+			ex.fail(status, reason)
+			return
+		}
+		// A fresh copy: the transport may still hold the last one.
+		next, u := *out, *out.URL
+		next.URL = &u
+		out = &next
+	}
+}
+
+// outgoing builds the request to send upstream: a shallow copy of the
+// client's request with its own URL and header map; header values are
+// shared with the client's request and never written in place.
+func (ex *exchange) outgoing() *http.Request {
+	r, h := ex.r, ex.h
+	ex.trace.GotConn = ex.onGotConn
+	ex.trace.Got1xxResponse = ex.on1xx
+	out := r.WithContext(httptrace.WithClientTrace(r.Context(), &ex.trace))
+	out.RequestURI = ""
+	out.Close = false
+	out.URL = ex.upstreamURL()
+
+	hdr := make(http.Header, len(r.Header)+6)
+	copyEndToEnd(hdr, r.Header)
+	if hasToken(r.Header[hdrTE], "trailers") {
+		hdr[hdrTE] = h.teTrailers // gRPC needs it (RFC 9110 §10.1.4)
+	}
+	// Only a WebSocket upgrade is passed on, and only where the client's
+	// protocol can switch: HTTP/2 has no Upgrade (RFC 9113 §8.6), and an
+	// h2c or other upgrade is forwarded as a plain request.
+	if r.ProtoMajor == 1 && isWebSocketUpgrade(r.Header) {
+		ex.ws = true
+		hdr[hdrConnection] = h.connUpgrade
+		hdr[hdrUpgrade] = r.Header[hdrUpgrade]
+	}
+	hdr[hdrRequestID] = ex.idv
+	ex.setForwarded(hdr)
+	if h.o.Via {
+		if prior := r.Header[hdrVia]; len(prior) > 0 {
+			hdr[hdrVia] = appendValue(prior, h.via(r.ProtoMajor, r.ProtoMinor)[0])
+		} else {
+			hdr[hdrVia] = h.via(r.ProtoMajor, r.ProtoMinor)
+		}
+	}
+	out.Header = hdr
+
+	switch {
+	case r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0:
+		out.Body = nil
+	default:
+		body := r.Body
+		if h.o.MaxBodyBytes > 0 {
+			body = http.MaxBytesReader(ex.w, body, h.o.MaxBodyBytes)
+		}
+		ex.body = &bodyReader{rc: body}
+		out.Body = ex.body
+		if r.ProtoMajor == 1 {
+			// Let the answer stream while the upload still does.
+			_ = http.NewResponseController(ex.w).EnableFullDuplex()
+		}
+	}
+	return out
+}
+
+// setForwarded sets X-Forwarded-For/-Proto/-Host and, when configured,
+// Forwarded. A client's own values are kept (and extended) only when it is a
+// trusted proxy; otherwise they are replaced, so that nobody can forge them.
+func (ex *exchange) setForwarded(hdr http.Header) {
+	r, h := ex.r, ex.h
+	ip := clientHost(r.RemoteAddr)
+	if prior := r.Header[hdrXFF]; ex.trusted && len(prior) > 0 {
+		hdr[hdrXFF] = []string{strings.Join(prior, ", ") + ", " + ip}
+	} else {
+		hdr[hdrXFF] = []string{ip}
+	}
+	if !ex.trusted || len(hdr[hdrXFProto]) == 0 {
+		hdr[hdrXFProto] = h.proto
+	}
+	if !ex.trusted || len(hdr[hdrXFHost]) == 0 {
+		hdr[hdrXFHost] = []string{r.Host}
+	}
+	if !ex.trusted {
+		delete(hdr, hdrForwarded)
+	}
+	if h.o.Forwarded {
+		elem := forwardedElem(ex.client, ex.hasAddr, r.Host, h.proto[0])
+		hdr[hdrForwarded] = appendValue(hdr[hdrForwarded], elem)
+	}
+}
+
+// upstreamURL is the URL to request from a server: the backend's scheme and
+// the route's path rewrite; the host is filled in per server.
+func (ex *exchange) upstreamURL() *url.URL {
+	rt, in := ex.route, ex.r.URL
+	u := &url.URL{Scheme: ex.backend.Scheme, Path: in.Path, RawPath: in.RawPath, RawQuery: in.RawQuery}
+	if u.Scheme == "" {
+		u.Scheme = "http"
+	}
+	if rt.StripPrefix && rt.PathPrefix != "" && rt.PathPrefix != "/" {
+		u.Path = stripPrefix(u.Path, rt.PathPrefix)
+		if u.RawPath != "" {
+			// Keep RawPath only while it still encodes Path.
+			u.RawPath = stripPrefix(u.RawPath, rt.PathPrefix)
+		}
+	}
+	if rt.AddPrefix != "" {
+		u.Path = joinPath(rt.AddPrefix, u.Path)
+		if u.RawPath != "" {
+			u.RawPath = joinPath(rt.AddPrefix, u.RawPath)
+		}
+	}
+	// A RawPath that no longer encodes Path is ignored by URL.EscapedPath.
+	return u
+}
+
+// roundTrip sends out to srv.
+func (ex *exchange) roundTrip(out *http.Request, srv *upstream.Server) (*http.Response, error) {
+	out.URL.Host = srv.Address
+	out.Host = ex.r.Host
+	if !ex.backend.PreserveHost {
+		out.Host = srv.Address
+	}
+	ex.mu.Lock()
+	ex.rtDone, ex.gotConn = false, false
+	ex.rtStart = time.Now()
+	ex.mu.Unlock()
+	srv.Acquire()
+	res, err := srv.Transport.RoundTrip(out)
+	ex.ttfb = time.Since(ex.rtStart)
+	ex.mu.Lock()
+	ex.rtDone = true
+	ex.mu.Unlock()
+	if err != nil {
+		srv.Release()
+	}
+	return res, err
+}
+
+func (ex *exchange) onGotConn(httptrace.GotConnInfo) {
+	ex.mu.Lock()
+	ex.gotConn = true
+	ex.connect = time.Since(ex.rtStart)
+	ex.mu.Unlock()
+}
+
+// on1xx relays an informational response (100 Continue, 103 Early Hints)
+// to the client with its own headers, then restores the headers prepared
+// for the final response.
+func (ex *exchange) on1xx(code int, header textproto.MIMEHeader) error {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	if ex.rtDone {
+		return nil
+	}
+	wh := ex.w.Header()
+	saved := maps.Clone(wh)
+	clear(wh)
+	copyEndToEnd(wh, http.Header(header))
+	ex.w.WriteHeader(code)
+	clear(wh)
+	maps.Copy(wh, saved)
+	return nil
+}
+
+// classify names a failed round trip: the status to answer, the reason, and
+// whether another server may be tried.
+func (ex *exchange) classify(err error) (status int, reason string, retry bool) {
+	if berr := ex.body.readErr(); berr != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](berr); ok {
+			return http.StatusRequestEntityTooLarge, reasonBodyTooLarge, false
+		}
+		return http.StatusBadRequest, reasonBadRequestBody, false
+	}
+	if ex.r.Context().Err() != nil {
+		return statusClientClosed, reasonClientClosed, false
+	}
+	unsent := ex.body == nil || ex.body.n.Load() == 0
+	if de, ok := errors.AsType[*upstream.DialError](err); ok {
+		return http.StatusBadGateway, de.Reason, unsent
+	}
+	if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() {
+		ex.mu.Lock()
+		gotConn := ex.gotConn
+		ex.mu.Unlock()
+		if !gotConn {
+			// TLS handshake: the request was not sent.
+			return http.StatusBadGateway, upstream.ReasonConnectTimeout, unsent
+		}
+		return http.StatusGatewayTimeout, reasonResponseTimeout, false
+	}
+	return http.StatusBadGateway, reasonUpstreamReset, ex.body == nil && idempotent(ex.r.Method)
+}
+
+// idempotent reports whether a method may be repeated (RFC 9110 §9.2.2).
+func idempotent(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace,
+		http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// fail answers the request with an error of its own making: the status, the
+// reason in a header and a short body naming the request id. Upstream
+// addresses never appear in it. A client that went away gets nothing.
+func (ex *exchange) fail(status int, reason string) {
+	ex.status, ex.reason = status, reason
+	if status == statusClientClosed {
+		return
+	}
+	wh := ex.w.Header()
+	wh[hdrReason] = []string{reason}
+	wh[hdrContentType] = []string{"text/plain; charset=utf-8"}
+	wh[hdrContentTypeOpts] = []string{"nosniff"}
+	delete(wh, hdrContentLength)
+	ex.w.WriteHeader(status)
+	msg := strconv.Itoa(status) + " " + http.StatusText(status) + ": " + reason +
+		" (request id " + ex.id + ")\n"
+	n, _ := io.WriteString(ex.w, msg)
+	ex.bytesOut += int64(n)
+}
+
+// bodyReader wraps the client's request body to tell the client's errors
+// from the server's, to count bytes in, and to keep the body open for a
+// retry when a failed connect made the transport close it unread. The
+// transport reads it on its own goroutine, hence the atomics.
+type bodyReader struct {
+	rc  io.ReadCloser
+	n   atomic.Int64
+	err atomic.Pointer[error] // first read error other than io.EOF
+}
+
+func (b *bodyReader) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.n.Add(int64(n))
+	if err != nil && err != io.EOF {
+		e := err // declared here so that only failed reads allocate
+		b.err.CompareAndSwap(nil, &e)
+	}
+	return n, err
+}
+
+// Close closes the client's body only once some of it was read: an unread
+// body may still go to another server.
+func (b *bodyReader) Close() error {
+	if b.n.Load() == 0 {
+		return nil
+	}
+	return b.rc.Close()
+}
+
+// readErr returns the first error reading the client's body; b may be nil.
+func (b *bodyReader) readErr() error {
+	if b == nil {
+		return nil
+	}
+	if e := b.err.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// bytesIn returns how many body bytes were read; b may be nil.
+func (b *bodyReader) bytesIn() int64 {
+	if b == nil {
+		return 0
+	}
+	return b.n.Load()
+}
+
+// stripPrefix removes prefix from an upstream path, keeping it absolute.
+func stripPrefix(p, prefix string) string {
+	rest, ok := strings.CutPrefix(p, prefix)
+	if !ok {
+		return p
+	}
+	if rest == "" || rest[0] != '/' {
+		rest = "/" + rest
+	}
+	return rest
+}
+
+// joinPath puts prefix in front of an absolute path without doubling "/".
+func joinPath(prefix, p string) string {
+	return strings.TrimSuffix(prefix, "/") + p
+}

@@ -1,0 +1,126 @@
+package upstream
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"syscall"
+	"time"
+)
+
+// TransportOptions configure the connection pool to one server. The zero
+// value of each field is usable: it means the default stated on the field.
+type TransportOptions struct {
+	// Address is the host:port every connection dials, whatever host the
+	// request URL names. Required.
+	Address string
+	// ConnectTimeout bounds a TCP connect (and the TLS handshake).
+	// Default 5s.
+	ConnectTimeout time.Duration
+	// ResponseHeaderTimeout bounds the wait for response headers once the
+	// request is written. Zero means no limit.
+	ResponseHeaderTimeout time.Duration
+	// IdleTimeout closes a pooled connection idle this long. Default 90s.
+	IdleTimeout time.Duration
+	// MaxIdleConns is how many idle keep-alive connections the pool keeps.
+	// Default 64.
+	MaxIdleConns int
+	// TLS, when set, speaks TLS to the server with this configuration; nil
+	// means plain TCP.
+	TLS *tls.Config
+	// HTTP2 speaks HTTP/2 to the server: by ALPN "h2" over TLS, or with
+	// prior knowledge (h2c) over plain TCP. Default HTTP/1.1 only.
+	HTTP2 bool
+}
+
+// Dial failure reasons, as reported in DialError.Reason and the access log.
+const (
+	ReasonConnectRefused     = "connect_refused"
+	ReasonConnectTimeout     = "connect_timeout"
+	ReasonConnectUnreachable = "connect_unreachable"
+	ReasonDNS                = "dns"
+	ReasonConnectError       = "connect_error"
+)
+
+// DialError is a failure to open a connection to a server. Nothing of the
+// request was sent when it is returned, so the request may be retried on
+// another server whatever its method.
+type DialError struct {
+	// Reason is one of the Reason* constants.
+	Reason string
+	Err    error
+}
+
+func (e *DialError) Error() string { return "dial upstream: " + e.Reason + ": " + e.Err.Error() }
+
+func (e *DialError) Unwrap() error { return e.Err }
+
+// NewTransport returns the HTTP client transport (keep-alive pool) for one
+// server. Compression is never requested: the proxy passes bodies as they
+// are.
+func NewTransport(o TransportOptions) *http.Transport {
+	connect := o.ConnectTimeout
+	if connect <= 0 {
+		connect = 5 * time.Second
+	}
+	idle := o.IdleTimeout
+	if idle <= 0 {
+		idle = 90 * time.Second
+	}
+	maxIdle := o.MaxIdleConns
+	if maxIdle <= 0 {
+		maxIdle = 64
+	}
+	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
+	addr := o.Address
+	t := &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			c, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, &DialError{Reason: classifyDial(err), Err: err}
+			}
+			return c, nil
+		},
+		TLSClientConfig:       o.TLS,
+		TLSHandshakeTimeout:   connect,
+		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
+		IdleConnTimeout:       idle,
+		MaxIdleConns:          maxIdle,
+		MaxIdleConnsPerHost:   maxIdle,
+		// Wait this long for a server's "100 Continue" before sending a
+		// body the client announced with Expect: 100-continue.
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true,
+	}
+	p := new(http.Protocols)
+	switch {
+	case o.HTTP2 && o.TLS == nil:
+		p.SetUnencryptedHTTP2(true)
+	case o.HTTP2:
+		p.SetHTTP1(true)
+		p.SetHTTP2(true)
+	default:
+		p.SetHTTP1(true)
+	}
+	t.Protocols = p
+	return t
+}
+
+// classifyDial names why a connect failed.
+func classifyDial(err error) string {
+	var dnsErr *net.DNSError
+	var ne net.Error
+	switch {
+	case errors.As(err, &dnsErr):
+		return ReasonDNS
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return ReasonConnectRefused
+	case errors.Is(err, syscall.EHOSTUNREACH), errors.Is(err, syscall.ENETUNREACH):
+		return ReasonConnectUnreachable
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
+		return ReasonConnectTimeout
+	}
+	return ReasonConnectError
+}
