@@ -10,6 +10,7 @@ package upstream
 import (
 	"net/http"
 	"sync/atomic"
+	"time"
 )
 
 // State is a server's health state.
@@ -35,6 +36,39 @@ func (s State) String() string {
 	return "unknown"
 }
 
+// Admin is the operator's overlay on a server's health.
+type Admin uint32
+
+// Admin overlays. Draining and Maintenance take no new request or
+// connection whatever the server's health; in-flight work finishes.
+const (
+	Ready Admin = iota
+	Draining
+	Maintenance
+)
+
+func (a Admin) String() string {
+	switch a {
+	case Ready:
+		return "ready"
+	case Draining:
+		return "draining"
+	case Maintenance:
+		return "maintenance"
+	}
+	return "unknown"
+}
+
+// Health is the last health verdict on a server and why.
+type Health struct {
+	State State
+	// Reason is the last check's result in words: "status 503",
+	// "connection refused", "timeout after 1s"; empty while pending.
+	Reason string
+	// Since is when State last changed.
+	Since time.Time
+}
+
 // Server is one server of a backend.
 type Server struct {
 	// Backend and Name identify the server; Address is its configured host:port.
@@ -42,7 +76,13 @@ type Server struct {
 	// Transport reaches the server: its keep-alive pool, TLS and HTTP/2.
 	Transport http.RoundTripper
 
-	state    atomic.Uint32
+	// state mirrors health.State for the per-request path.
+	state  atomic.Uint32
+	admin  atomic.Uint32
+	health atomic.Pointer[Health]
+	// base is the configured (or API-set) weight; weight is the effective
+	// one the balancers read, lower than base during slow start.
+	base     atomic.Int32
 	weight   atomic.Int32
 	inflight atomic.Int64
 	requests atomic.Uint64
@@ -51,16 +91,41 @@ type Server struct {
 // NewServer returns a server in the given state with the given weight.
 func NewServer(backend, name, address string, weight int, st State) *Server {
 	s := &Server{Backend: backend, Name: name, Address: address}
+	s.base.Store(int32(weight))
 	s.weight.Store(int32(weight))
 	s.state.Store(uint32(st))
+	s.health.Store(&Health{State: st, Since: time.Now()})
 	return s
 }
 
 // State returns the server's health state.
 func (s *Server) State() State { return State(s.state.Load()) }
 
-// SetState sets the server's health state.
-func (s *Server) SetState(st State) { s.state.Store(uint32(st)) }
+// SetState sets the server's health state without a reason.
+func (s *Server) SetState(st State) { s.SetHealth(st, "", time.Now()) }
+
+// Health returns the server's last health verdict.
+func (s *Server) Health() Health { return *s.health.Load() }
+
+// SetHealth records a health verdict at now. Since moves only when the state
+// changes; it reports whether it did.
+func (s *Server) SetHealth(st State, reason string, now time.Time) bool {
+	old := s.health.Load()
+	h := &Health{State: st, Reason: reason, Since: old.Since}
+	changed := old.State != st
+	if changed {
+		h.Since = now
+	}
+	s.health.Store(h)
+	s.state.Store(uint32(st))
+	return changed
+}
+
+// Admin returns the operator's overlay.
+func (s *Server) Admin() Admin { return Admin(s.admin.Load()) }
+
+// SetAdmin sets the operator's overlay.
+func (s *Server) SetAdmin(a Admin) { s.admin.Store(uint32(a)) }
 
 // Weight returns the server's current effective weight.
 func (s *Server) Weight() int { return int(s.weight.Load()) }
@@ -68,9 +133,19 @@ func (s *Server) Weight() int { return int(s.weight.Load()) }
 // SetWeight sets the server's effective weight.
 func (s *Server) SetWeight(w int) { s.weight.Store(int32(w)) }
 
+// BaseWeight returns the configured or API-set weight.
+func (s *Server) BaseWeight() int { return int(s.base.Load()) }
+
+// SetBaseWeight sets the configured or API-set weight, and the effective
+// weight with it.
+func (s *Server) SetBaseWeight(w int) {
+	s.base.Store(int32(w))
+	s.weight.Store(int32(w))
+}
+
 // Available reports whether the server may take a new request now.
 func (s *Server) Available() bool {
-	return s.state.Load() == uint32(Up) && s.weight.Load() > 0
+	return s.state.Load() == uint32(Up) && s.admin.Load() == uint32(Ready) && s.weight.Load() > 0
 }
 
 // Acquire counts a request or connection starting on the server.
