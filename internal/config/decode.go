@@ -148,7 +148,7 @@ func (d *decoder) integer(n *yaml.Node, v reflect.Value, path string) {
 	if !ok {
 		return
 	}
-	if n.Tag != "!!int" && !(expanded && n.Style == 0) {
+	if n.Tag != "!!int" && !expanded {
 		d.fail(n, path, "must be an integer, not %q", s)
 		return
 	}
