@@ -33,6 +33,8 @@ import (
 	"net/textproto"
 	"slices"
 	"strings"
+	"unicode/utf8"
+	"unsafe"
 )
 
 // Route is what a route matches on. ID is the caller's index for the route;
@@ -56,16 +58,13 @@ var ErrInvalidRoute = errors.New("invalid route")
 type Router struct {
 	// exact maps a normalised host to the routes naming it, best first.
 	exact map[string][]candidate
-	// wildcards are the wildcard tiers, longest suffix first.
-	wildcards []wildcardTier
+	// wildcards maps a wildcard's suffix (".example.com" for
+	// "*.example.com") to its routes, best first. Match looks up each
+	// suffix of the host, longest first, which walks the wildcard tiers in
+	// precedence order in as many lookups as the host has labels.
+	wildcards map[string][]candidate
 	// any holds the routes that name no host, best first.
 	any []candidate
-}
-
-// wildcardTier is the routes sharing one wildcard suffix, best first.
-type wildcardTier struct {
-	suffix string // ".example.com" for "*.example.com"
-	cands  []candidate
 }
 
 // candidate is one route prepared for matching within a host tier.
@@ -88,8 +87,7 @@ type headerMatcher struct {
 // New builds a router over routes. It returns an error wrapping
 // ErrInvalidRoute when a host or path prefix is malformed.
 func New(routes []Route) (*Router, error) {
-	r := &Router{exact: make(map[string][]candidate)}
-	wild := make(map[string][]candidate)
+	r := &Router{exact: make(map[string][]candidate), wildcards: make(map[string][]candidate)}
 	for i := range routes {
 		rt := &routes[i]
 		c, err := newCandidate(rt)
@@ -111,7 +109,7 @@ func New(routes []Route) (*Router, error) {
 			}
 			seen[name] = true
 			if wildcard {
-				wild[name] = append(wild[name], c)
+				r.wildcards[name] = append(r.wildcards[name], c)
 			} else {
 				r.exact[name] = append(r.exact[name], c)
 			}
@@ -120,17 +118,10 @@ func New(routes []Route) (*Router, error) {
 	for _, cands := range r.exact {
 		sortCandidates(cands)
 	}
-	sortCandidates(r.any)
-	for suffix, cands := range wild {
+	for _, cands := range r.wildcards {
 		sortCandidates(cands)
-		r.wildcards = append(r.wildcards, wildcardTier{suffix: suffix, cands: cands})
 	}
-	slices.SortFunc(r.wildcards, func(a, b wildcardTier) int {
-		if c := cmp.Compare(len(b.suffix), len(a.suffix)); c != 0 {
-			return c
-		}
-		return strings.Compare(a.suffix, b.suffix)
-	})
+	sortCandidates(r.any)
 	return r, nil
 }
 
@@ -206,15 +197,21 @@ func normalizePattern(h string) (string, bool, error) {
 // Match returns the ID of the route that serves a request, and false when no
 // route does. host may carry a port and any letter case.
 func (r *Router) Match(host, path, method string, header map[string][]string) (int, bool) {
-	host = normalizeHost(host)
-	if host != "" {
+	var buf [maxHostLen]byte
+	host = normalizeHost(host, &buf)
+	if host != "" && (len(r.exact) > 0 || len(r.wildcards) > 0) {
 		if id, ok := matchTier(r.exact[host], path, method, header); ok {
 			return id, true
 		}
-		for i := range r.wildcards {
-			w := &r.wildcards[i]
-			if len(host) > len(w.suffix) && host[len(host)-len(w.suffix):] == w.suffix {
-				if id, ok := matchTier(w.cands, path, method, header); ok {
+		if len(r.wildcards) > 0 {
+			// Suffixes starting at each dot after the first character,
+			// longest first: "a.b.example.com" tries ".b.example.com",
+			// ".example.com", ".com".
+			for i := 1; i < len(host); i++ {
+				if host[i] != '.' {
+					continue
+				}
+				if id, ok := matchTier(r.wildcards[host[i:]], path, method, header); ok {
 					return id, true
 				}
 			}
@@ -254,14 +251,21 @@ func (c *candidate) matches(path, method string, header map[string][]string) boo
 	return true
 }
 
+// maxHostLen is the longest host that is lower-cased on the stack; a DNS
+// name has at most 253 characters. Longer hosts are lower-cased on the heap.
+const maxHostLen = 256
+
 // normalizeHost strips the port and a trailing dot from a request's host and
-// lower-cases it; it does not allocate when the host is already lower case.
-func normalizeHost(host string) string {
+// lower-cases it. It does not allocate: an upper-case host up to maxHostLen
+// is lower-cased into buf, and the string returned then points into buf, so
+// it must not outlive the caller's frame (Match only uses it for map lookups
+// and comparisons).
+func normalizeHost(host string, buf *[maxHostLen]byte) string {
 	if i := strings.LastIndexByte(host, ':'); i >= 0 {
 		// "[::1]:8080" and "example.com:8080" lose the port; a bare IPv6
 		// address ("::1", more than one colon, no brackets) has none.
 		if host[0] == '[' {
-			if j := strings.IndexByte(host, ']'); j >= 0 && j < i {
+			if j := strings.LastIndexByte(host, ']'); j >= 0 && j < i {
 				host = host[:i]
 			}
 		} else if strings.IndexByte(host, ':') == i {
@@ -269,5 +273,28 @@ func normalizeHost(host string) string {
 		}
 	}
 	host = strings.TrimSuffix(host, ".")
-	return strings.ToLower(host)
+	upper := false
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if c >= utf8.RuneSelf {
+			// Not a valid host name; let the standard library fold it.
+			return strings.ToLower(host)
+		}
+		upper = upper || 'A' <= c && c <= 'Z'
+	}
+	if !upper {
+		return host
+	}
+	if len(host) > len(buf) {
+		return strings.ToLower(host)
+	}
+	b := buf[:len(host)]
+	for i := 0; i < len(host); i++ {
+		c := host[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b[i] = c
+	}
+	return unsafe.String(&b[0], len(b))
 }
