@@ -1,0 +1,205 @@
+package listener
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"sync/atomic"
+)
+
+// Go's HTTP/1 server hides two framing facts from a handler: it deletes
+// Transfer-Encoding from an HTTP/1.0 request (and then frames the body by
+// Content-Length or as empty), and it deletes Content-Length from a chunked
+// request. RFC 9112 §6.1 and §6.3 call both a smuggling signal that ought to
+// be an error, so on plain listeners every connection is wrapped in a
+// recordingConn that remembers the slice of its last read, and the guard
+// looks for the raw request head there when it needs to.
+
+// recordingConn is a net.Conn that records which bytes its last read
+// returned. It does not copy or scan them: the slice points into net/http's
+// bufio buffer, which is not refilled until the server reads again, and the
+// server does not read again before the handler has looked at the request
+// (for the head) or the body (for body reads, synchronised by net/http's
+// body mutex).
+type recordingConn struct {
+	net.Conn
+
+	// last, split and cleanEnd are written by reads of more than one byte,
+	// which net/http makes from the connection's serving goroutine, or from a
+	// body reader it synchronises with that goroutine.
+	last     []byte // what the last read returned
+	split    bool   // a one-byte read came between the read before last and last
+	cleanEnd bool   // the read before last ended with an empty line, or there was none
+	seenOnes uint32 // ones when last was recorded
+
+	// ones counts one-byte reads. net/http's background read (which watches
+	// for a client going away while a handler runs) reads one byte from
+	// another goroutine, so it only touches this atomic counter.
+	ones atomic.Uint32
+}
+
+func newRecordingConn(c net.Conn) *recordingConn {
+	return &recordingConn{Conn: c, cleanEnd: true}
+}
+
+// Read reads from the connection and records the returned slice.
+func (c *recordingConn) Read(p []byte) (int, error) {
+	if len(p) == 1 {
+		c.ones.Add(1)
+		return c.Conn.Read(p)
+	}
+	n, err := c.Conn.Read(p)
+	if o := c.ones.Load(); o != c.seenOnes {
+		c.split, c.seenOnes = true, o
+	} else {
+		c.split = false
+	}
+	c.cleanEnd = endsWithEmptyLine(c.last) || len(c.last) == 0 && c.cleanEnd
+	c.last = p[:n]
+	return n, err
+}
+
+// Unwrap returns the connection underneath, for code that needs the
+// *net.TCPConn (socket options, PROXY protocol, splice).
+func (c *recordingConn) Unwrap() net.Conn { return c.Conn }
+
+func endsWithEmptyLine(b []byte) bool {
+	n := len(b)
+	return n >= 2 && b[n-1] == '\n' && (b[n-2] == '\n' || n >= 3 && b[n-2] == '\r' && b[n-3] == '\n')
+}
+
+// recordingListener wraps every accepted connection in a recordingConn.
+type recordingListener struct{ net.Listener }
+
+func (l recordingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return newRecordingConn(c), nil
+}
+
+// connKey is the context key under which ConnContext stores the
+// recordingConn of a plain listener's connection.
+type connKey struct{}
+
+func connContext(ctx context.Context, c net.Conn) context.Context {
+	if rc, ok := c.(*recordingConn); ok {
+		return context.WithValue(ctx, connKey{}, rc)
+	}
+	return ctx
+}
+
+// findHead returns the raw head of the request whose request line starts
+// with method SP target SP, searched for at line starts in c.last. It
+// returns nil when the head cannot be told apart with certainty: it spans
+// reads, it is not wholly in the last read, or two lines look like it.
+func (c *recordingConn) findHead(method, target string) []byte {
+	buf := c.last
+	start, found := -1, 0
+	// A head at offset 0 is trusted only if the read before ended with an
+	// empty line and no out-of-band byte from a background read came between.
+	pos := 0
+	if !c.cleanEnd || c.split {
+		pos = lineAfter(buf, 0)
+	}
+	for pos >= 0 && pos < len(buf) {
+		if isRequestLine(buf[pos:], method, target) {
+			found++
+			if found > 1 {
+				return nil
+			}
+			start = pos
+		}
+		pos = lineAfter(buf, pos)
+	}
+	if found != 1 {
+		return nil
+	}
+	head := buf[start:]
+	end := headEnd(head)
+	if end < 0 {
+		return nil
+	}
+	return head[:end]
+}
+
+// lineAfter returns the offset of the line after the one at pos, or -1.
+func lineAfter(buf []byte, pos int) int {
+	i := bytes.IndexByte(buf[pos:], '\n')
+	if i < 0 {
+		return -1
+	}
+	return pos + i + 1
+}
+
+func isRequestLine(b []byte, method, target string) bool {
+	n := len(method) + 1 + len(target) + 1
+	return len(b) > n && string(b[:len(method)]) == method && b[len(method)] == ' ' &&
+		string(b[len(method)+1:n-1]) == target && b[n-1] == ' '
+}
+
+// headEnd returns the length of the head at the start of b up to and
+// including its empty line, or -1 when b does not hold the whole head.
+func headEnd(b []byte) int {
+	for pos := 0; ; {
+		i := bytes.IndexByte(b[pos:], '\n')
+		if i < 0 {
+			return -1
+		}
+		pos += i + 1
+		if pos < len(b) && b[pos] == '\n' {
+			return pos + 1
+		}
+		if pos+1 < len(b) && b[pos] == '\r' && b[pos+1] == '\n' {
+			return pos + 2
+		}
+	}
+}
+
+// headFacts is what the raw head shows that the parsed request does not.
+type headFacts struct {
+	fold             bool // a line starts with SP or HTAB (obs-fold, RFC 9112 §5.2)
+	transferEncoding bool // a Transfer-Encoding field is present
+	contentLength    bool // a Content-Length field is present
+}
+
+// inspectHead reads the field lines of a head found by findHead.
+func inspectHead(head []byte) headFacts {
+	var f headFacts
+	pos := lineAfter(head, 0) // skip the request line
+	for pos >= 0 && pos < len(head) {
+		line := head[pos:]
+		if line[0] == ' ' || line[0] == '\t' {
+			f.fold = true
+		} else if i := bytes.IndexByte(line, ':'); i > 0 {
+			name := line[:i]
+			switch len(name) {
+			case len("transfer-encoding"):
+				f.transferEncoding = f.transferEncoding || equalFoldASCII(name, "transfer-encoding")
+			case len("content-length"):
+				f.contentLength = f.contentLength || equalFoldASCII(name, "content-length")
+			}
+		}
+		pos = lineAfter(head, pos)
+	}
+	return f
+}
+
+// equalFoldASCII reports whether b equals the lower-case ASCII string s
+// without regard to case.
+func equalFoldASCII(b []byte, s string) bool {
+	if len(b) != len(s) {
+		return false
+	}
+	for i := range b {
+		c := b[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != s[i] {
+			return false
+		}
+	}
+	return true
+}
