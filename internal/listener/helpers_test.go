@@ -224,3 +224,5 @@ func h2Client(t *testing.T, p *testPKI, serverName string) *http.Client {
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
+
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReader(c) }
