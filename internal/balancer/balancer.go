@@ -58,7 +58,13 @@ type Balancer interface {
 }
 
 // Tried is the small set of servers a request has already been tried on.
-// The zero value is empty; it lives on the caller's stack.
+// The zero value is empty.
+//
+// Pick does not allocate, but Go's escape analysis cannot see through an
+// interface call: a Tried declared on the caller's stack and passed as
+// &tried to Balancer.Pick is moved to the heap (one allocation per request).
+// Keep it in a per-request struct that is already on the heap or pooled, or
+// pass nil on the first attempt.
 type Tried struct {
 	n       int
 	servers [8]*upstream.Server

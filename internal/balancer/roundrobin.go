@@ -21,44 +21,66 @@ const maxSkips = 128
 // lock and picks are spread the way nginx spreads them (weights 5,1,1 give
 // a a b a c a a), without bursts.
 type roundRobin struct {
-	servers  []*upstream.Server
-	schedule atomic.Pointer[[]int32]
-	next     atomic.Uint64
-	mu       sync.Mutex // serialises Reweight; Pick never takes it
+	servers []*upstream.Server
+	sched   rotation
 }
 
 func newRoundRobin(servers []*upstream.Server) *roundRobin {
 	r := &roundRobin{servers: servers}
-	r.Reweight()
+	r.sched.rebuild(servers)
 	return r
 }
 
 // Reweight rebuilds the schedule from the servers' current weights.
-func (r *roundRobin) Reweight() {
+func (r *roundRobin) Reweight() { r.sched.rebuild(r.servers) }
+
+// Pick takes the next slot of the schedule. A slot whose server is
+// unavailable or tried is given up and the next one taken, so the servers
+// that remain share the traffic in proportion to their weights. After
+// maxSkips slots (only when the usable servers hold a tiny share of the
+// weight) it scans.
+func (r *roundRobin) Pick(_ uint64, tried *Tried) *upstream.Server {
+	sched := *r.sched.schedule.Load()
+	if n := uint64(len(sched)); n > 0 {
+		for i := 0; i < maxSkips && i < len(sched); i++ {
+			slot := (r.sched.next.Add(1) - 1) % n
+			if s := r.servers[sched[slot]]; usable(s, tried) {
+				return s
+			}
+		}
+	}
+	return scanFrom(r.servers, int(r.sched.next.Load()&0x7fffffff), tried)
+}
+
+// rotation is a smooth weighted round-robin schedule and the counter that
+// walks it.
+type rotation struct {
+	schedule atomic.Pointer[[]int32]
+	next     atomic.Uint64
+	mu       sync.Mutex // serialises rebuild; readers never take it
+}
+
+// rebuild computes the schedule from the servers' current weights.
+func (r *rotation) rebuild(servers []*upstream.Server) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	weights := make([]int, len(r.servers))
-	for i, s := range r.servers {
+	weights := make([]int, len(servers))
+	for i, s := range servers {
 		weights[i] = max(s.Weight(), 0)
 	}
 	sched := smoothSchedule(weights, maxSchedule)
 	r.schedule.Store(&sched)
 }
 
-// Pick takes the next slot of the schedule. A slot whose server is
-// unavailable or tried is given up and the next one taken, so the servers
-// that remain share the traffic in proportion to their weights.
-func (r *roundRobin) Pick(_ uint64, tried *Tried) *upstream.Server {
+// take returns the server index of the next slot, or one of n in turn when
+// the schedule is empty (every weight was 0 when it was built).
+func (r *rotation) take(n int) int {
 	sched := *r.schedule.Load()
-	if n := uint64(len(sched)); n > 0 {
-		for i := 0; i < maxSkips && i < len(sched); i++ {
-			slot := (r.next.Add(1) - 1) % n
-			if s := r.servers[sched[slot]]; usable(s, tried) {
-				return s
-			}
-		}
+	k := r.next.Add(1) - 1
+	if len(sched) == 0 {
+		return int(k % uint64(n))
 	}
-	return scanFrom(r.servers, int(r.next.Load()), tried)
+	return int(sched[k%uint64(len(sched))])
 }
 
 // scanFrom returns the first usable server at or after start, wrapping.
