@@ -194,6 +194,18 @@ func get(t *testing.T, c *http.Client, url string) (int, string, http.Header) {
 	return resp.StatusCode, string(b), resp.Header
 }
 
+// waitFor polls cond until it holds, failing with msg() after 5s.
+func waitFor(t *testing.T, cond func() bool, msg func() string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal(msg())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func TestVersion(t *testing.T) {
 	code, out, _ := runCmd(t, "version")
 	if code != 0 || !strings.HasPrefix(out, "portier ") {
@@ -226,9 +238,9 @@ backends:
 		t.Fatalf("exit code %d, want 1; stderr:\n%s", code, errOut)
 	}
 	for _, want := range []string{
-		path + ":3:5: listeners[0].adress",
-		path + ":6:14: routes[0].backend",
-		path + ":9:14: backends[0].retries",
+		path + `:3:5: listeners[0]: unknown key "adress" (did you mean "address"?)`,
+		path + `:6:5: routes[0].backend: unknown backend "missing"`,
+		path + `:9:14: backends[0].retries: must be an integer, not "two"`,
 	} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)
@@ -292,9 +304,9 @@ backends:
 	if code != 200 || body != "api" || h.Get("X-Request-ID") == "" {
 		t.Errorf("/api/users: %d %q, X-Request-ID %q", code, body, h.Get("X-Request-ID"))
 	}
-	if !strings.Contains(p.stdout.String(), `"route":"api"`) {
-		t.Errorf("no access log line for route api:\n%s", p.stdout.String())
-	}
+	// The access line is written once the response is complete.
+	waitFor(t, func() bool { return strings.Contains(p.stdout.String(), `"route":"api"`) },
+		func() string { return "no access log line for route api:\n" + p.stdout.String() })
 }
 
 // TestGracefulShutdown: a request in flight at SIGTERM completes, and the
@@ -380,9 +392,8 @@ func TestDemo(t *testing.T) {
 		}
 	}
 	p := start(t, 1, "demo")
-	if !strings.Contains(p.logs(), "http://127.0.0.1:8080/") {
-		t.Errorf("demo does not print its URL:\n%s", p.logs())
-	}
+	waitFor(t, func() bool { return strings.Contains(p.logs(), "http://127.0.0.1:8080/") },
+		func() string { return "demo does not print its URL:\n" + p.logs() })
 	counts := map[string]int{}
 	const n = 200
 	for range n {

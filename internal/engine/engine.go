@@ -61,8 +61,11 @@ func (e *Engine) Start(cfg *config.Config) error {
 	}
 	var rs []*running
 	closeAll := func() {
+		// Shutdown with a context already done closes at once.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
 		for _, r := range rs {
-			_ = r.ln.Close()
+			_ = r.ln.Shutdown(ctx)
 		}
 	}
 	for i := range cfg.Listeners {
