@@ -103,4 +103,3 @@ func serve(cfg *config.Config, ready func(*engine.Engine), stdout, stderr io.Wri
 	logger.Info("stopped")
 	return code
 }
-
