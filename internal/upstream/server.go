@@ -86,6 +86,9 @@ type Server struct {
 	weight   atomic.Int32
 	inflight atomic.Int64
 	requests atomic.Uint64
+	// responses counts answers by status class: 1xx..5xx, and 0 for
+	// requests that got no response from the server.
+	responses [6]atomic.Uint64
 }
 
 // NewServer returns a server in the given state with the given weight.
@@ -162,3 +165,31 @@ func (s *Server) InFlight() int64 { return s.inflight.Load() }
 
 // Requests returns the number of requests and connections ever started.
 func (s *Server) Requests() uint64 { return s.requests.Load() }
+
+// CountResponse counts a response from the server with HTTP status code, or
+// 0 when the attempt got no response.
+func (s *Server) CountResponse(code int) {
+	class := code / 100
+	if class < 1 || class > 5 {
+		class = 0
+	}
+	s.responses[class].Add(1)
+}
+
+// Responses returns the response counts by status class; index 0 counts
+// attempts that got no response.
+func (s *Server) Responses() [6]uint64 {
+	var out [6]uint64
+	for i := range s.responses {
+		out[i] = s.responses[i].Load()
+	}
+	return out
+}
+
+// ClassName names a status class index of Responses: "2xx", or "none".
+func ClassName(class int) string {
+	if class < 1 || class > 5 {
+		return "none"
+	}
+	return string(rune('0'+class)) + "xx"
+}
