@@ -1,6 +1,18 @@
 // Package balancer picks a server of a backend for each request. One file
 // per policy behind the one small Balancer interface; New is the only place
-// that chooses between them.
+// that chooses between them:
+//
+//   - round_robin (roundrobin.go): smooth weighted round robin, nginx's
+//     algorithm, precomputed into a schedule walked by an atomic counter;
+//   - least_conn (leastconn.go): fewest requests in flight per unit of weight;
+//   - random_two (randomtwo.go): the better of two weighted random draws;
+//   - hash (hash.go): consistent hashing on a ring of weighted points, keyed
+//     by HashString/HashBytes of the client IP, a header, a cookie or the path.
+//
+// Every policy skips servers that are not Available and those the request
+// already tried, returns nil when none is left, and picks without a lock and
+// without allocating. Weights are read from the servers; policies that
+// precompute from them do so again on Reweight.
 //
 // It imports upstream and nothing else of Portier's.
 package balancer

@@ -80,14 +80,36 @@ func (h *hashRing) Reweight() {
 	h.ring.Store(buildRing(h.servers))
 }
 
+// maxRingPoints bounds the ring's size (16 bytes a point); only weights far
+// beyond the configurable range reach it, and then every server's share of
+// points is scaled down alike.
+const maxRingPoints = 1 << 20
+
+// ringPoints returns how many points each server gets: pointsPer100 per 100
+// of weight, rounded up, so that any positive weight gets at least 2.
+func ringPoints(servers []*upstream.Server) []int {
+	counts := make([]int, len(servers))
+	total := 0
+	for i, s := range servers {
+		if w := s.Weight(); w > 0 {
+			counts[i] = (w*pointsPer100 + 99) / 100
+			total += counts[i]
+		}
+	}
+	if total > maxRingPoints {
+		for i, n := range counts {
+			if n > 0 {
+				counts[i] = max(1, int(int64(n)*maxRingPoints/int64(total)))
+			}
+		}
+	}
+	return counts
+}
+
 func buildRing(servers []*upstream.Server) *ring {
 	var points []ringPoint
-	for i, s := range servers {
-		w := s.Weight()
-		if w <= 0 {
-			continue
-		}
-		n := (w*pointsPer100 + 99) / 100
+	for i, n := range ringPoints(servers) {
+		s := servers[i]
 		buf := make([]byte, 0, len(s.Name)+12)
 		for j := 0; j < n; j++ {
 			buf = append(append(append(buf[:0], s.Name...), '#'), strconv.Itoa(j)...)
@@ -109,7 +131,7 @@ func buildRing(servers []*upstream.Server) *ring {
 		} else if na > nb {
 			return 1
 		}
-		return 0
+		return int(a.server - b.server)
 	})
 	return &ring{points: points}
 }

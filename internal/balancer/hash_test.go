@@ -162,7 +162,13 @@ func TestHashServerLossMovesOnlyItsKeys(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			servers := newServers(100, 100, 100, 100, 100)
 			before := mapping(t, mustNew(t, "hash", servers), keys)
+			// Without s2 at all: what every way of losing it must give, so
+			// its keys spread over the others rather than pile onto one.
+			removed := mapping(t, mustNew(t, "hash", slices.Delete(slices.Clone(servers), 2, 3)), keys)
 			after := mapping(t, tt.lose(servers), keys)
+			if !slices.Equal(after, removed) {
+				t.Error("mapping differs from a ring built without the lost server")
+			}
 			lost := servers[2].Name
 			own := 0
 			for i := range keys {
@@ -177,6 +183,15 @@ func TestHashServerLossMovesOnlyItsKeys(t *testing.T) {
 			}
 			if own == 0 {
 				t.Fatal("the lost server owned no keys")
+			}
+			heirs := map[string]bool{}
+			for i := range keys {
+				if before[i] == lost {
+					heirs[after[i]] = true
+				}
+			}
+			if len(heirs) < 2 {
+				t.Errorf("the lost server's keys went to %d server(s); want them spread", len(heirs))
 			}
 		})
 	}
@@ -193,4 +208,23 @@ func TestHashWeights(t *testing.T) {
 	}
 	// Ring placement is random-like: a few percent off the weights.
 	checkShares(t, got, weights, 0.05)
+}
+
+func TestRingPoints(t *testing.T) {
+	tests := []struct {
+		name    string
+		weights []int
+		want    []int
+	}{
+		{name: "160 per 100", weights: []int{100, 50, 1000}, want: []int{160, 80, 1600}},
+		{name: "small weights round up", weights: []int{1, 0, 3}, want: []int{2, 0, 5}},
+		{name: "huge weights scaled alike", weights: []int{10_000_000, 10_000_000, 1}, want: []int{524287, 524287, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ringPoints(newServers(tt.weights...)); !slices.Equal(got, tt.want) {
+				t.Errorf("ringPoints = %v; want %v", got, tt.want)
+			}
+		})
+	}
 }
