@@ -73,8 +73,8 @@ func closedAddr(t *testing.T) string {
 }
 
 // silentAddr returns a loopback address that accepts connections and never
-// answers on them.
-func silentAddr(t *testing.T) string {
+// answers on them, and a channel that receives when one is accepted.
+func silentAddr(t *testing.T) (string, <-chan struct{}) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -82,6 +82,7 @@ func silentAddr(t *testing.T) string {
 	}
 	var mu sync.Mutex
 	var conns []net.Conn
+	accepted := make(chan struct{}, 1)
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -91,6 +92,10 @@ func silentAddr(t *testing.T) string {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
+			select {
+			case accepted <- struct{}{}:
+			default:
+			}
 		}
 	}()
 	t.Cleanup(func() {
@@ -101,7 +106,7 @@ func silentAddr(t *testing.T) string {
 			c.Close()
 		}
 	})
-	return ln.Addr().String()
+	return ln.Addr().String(), accepted
 }
 
 // httpCheck is an HTTP check of path with the DESIGN.md example timings.

@@ -1,11 +1,13 @@
 package health
 
 import (
+	"net/http"
 	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/portier/portier/internal/config"
 	"github.com/portier/portier/internal/upstream"
 )
 
@@ -86,4 +88,167 @@ func jittered(ds []time.Duration) bool {
 		seen[d] = true
 	}
 	return len(seen) > 3
+}
+
+// TestEarnedAdmission: a new server, pending or down, takes no traffic
+// until Rise checks in a row have passed.
+func TestEarnedAdmission(t *testing.T) {
+	tests := []struct {
+		name    string
+		initial upstream.State
+		rise    int
+	}{
+		{name: "pending, rise 2", initial: upstream.Pending, rise: 2},
+		{name: "down, rise 3", initial: upstream.Down, rise: 3},
+		{name: "down, rise 1", initial: upstream.Down, rise: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stub := newChecked(t)
+			clk := newClock()
+			srv := newServer("new", stub.addr(), tt.initial)
+			h := httpCheck("/status")
+			h.Rise = tt.rise
+			start(t, Options{Backend: "b", Servers: []*upstream.Server{srv}, Check: h, Clock: clk})
+			for i := 1; i < tt.rise; i++ {
+				fire(t, clk)
+				if srv.Available() || srv.State() != tt.initial {
+					t.Fatalf("after %d of %d passes: state %v, available %v", i, tt.rise, srv.State(), srv.Available())
+				}
+			}
+			fire(t, clk)
+			if !srv.Available() {
+				t.Fatalf("after %d passes: state %v, not available", tt.rise, srv.State())
+			}
+			if _, n := stub.lastRequest(); n != tt.rise {
+				t.Errorf("%d checks made, want %d", n, tt.rise)
+			}
+		})
+	}
+}
+
+// TestInitiallyUp: a server created up stays up through passing checks,
+// and its first check comes within the fast interval.
+func TestInitiallyUp(t *testing.T) {
+	stub := newChecked(t)
+	clk := newClock()
+	srv := newServer("s", stub.addr(), upstream.Up)
+	start(t, Options{Backend: "b", Servers: []*upstream.Server{srv}, Check: httpCheck("/"), Clock: clk})
+	if d, _ := clk.Next(); d > 500*time.Millisecond {
+		t.Errorf("first check in %v, want within the fast interval", d)
+	}
+	fire(t, clk)
+	if !srv.Available() || srv.Health().Reason != "status 200" {
+		t.Errorf("health = %+v, want up with status 200", srv.Health())
+	}
+	if p := clk.Pending(); len(p) != 1 || !within(p[0], 2*time.Second) {
+		t.Errorf("next check in %v, want the steady interval", p)
+	}
+}
+
+// TestCheckRequest: the check sends the configured method, path and Host,
+// identifies itself, and does not follow redirects.
+func TestCheckRequest(t *testing.T) {
+	tests := []struct {
+		name     string
+		method   string
+		host     string
+		status   int
+		wantHost string // "" means the server's address
+		wantUp   bool
+	}{
+		{name: "defaults", wantUp: true},
+		{name: "HEAD with a host", method: http.MethodHead, host: "app.example.com", wantHost: "app.example.com", wantUp: true},
+		{name: "redirect is a passing status", status: http.StatusFound, wantUp: true},
+		{name: "404 fails", status: http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stub := newChecked(t)
+			if tt.status != 0 {
+				stub.status.Store(int32(tt.status))
+			}
+			clk := newClock()
+			srv := newServer("s", stub.addr(), upstream.Pending)
+			h := httpCheck("/healthz?full=1")
+			h.Rise = 1
+			if tt.method != "" {
+				h.Method = tt.method
+			}
+			h.Host = tt.host
+			start(t, Options{Backend: "b", Servers: []*upstream.Server{srv}, Check: h, Clock: clk})
+			fire(t, clk)
+			r, n := stub.lastRequest()
+			if n != 1 {
+				t.Fatalf("server saw %d requests, want 1", n)
+			}
+			wantMethod, wantHost := h.Method, tt.wantHost
+			if wantHost == "" {
+				wantHost = stub.addr()
+			}
+			if r.Method != wantMethod || r.URL.RequestURI() != "/healthz?full=1" || r.Host != wantHost {
+				t.Errorf("check was %s %s Host %s, want %s /healthz?full=1 Host %s", r.Method, r.URL.RequestURI(), r.Host, wantMethod, wantHost)
+			}
+			if ua := r.Header.Get("User-Agent"); ua != userAgent {
+				t.Errorf("User-Agent = %q, want %q", ua, userAgent)
+			}
+			if got := srv.State() == upstream.Up; got != tt.wantUp {
+				t.Errorf("up = %v, want %v (health %+v)", got, tt.wantUp, srv.Health())
+			}
+		})
+	}
+}
+
+// TestFirstChecksSpread: the first checks of many servers are spread over
+// the fast interval rather than made in one instant.
+func TestFirstChecksSpread(t *testing.T) {
+	clk := newClock()
+	var servers []*upstream.Server
+	for i := range 200 {
+		servers = append(servers, newServer("s"+strconv.Itoa(i), "127.0.0.1:1", upstream.Pending))
+	}
+	start(t, Options{Backend: "b", Servers: servers, Check: httpCheck("/"), Clock: clk})
+	p := clk.Pending()
+	distinct := map[time.Duration]bool{}
+	for _, d := range p {
+		distinct[d] = true
+	}
+	if len(p) != 200 || len(distinct) < 190 || p[len(p)-1] > 500*time.Millisecond {
+		t.Errorf("%d first checks at %d distinct times, last in %v: want 200 spread within 500ms", len(p), len(distinct), p[len(p)-1])
+	}
+	if p[len(p)-1]-p[0] < 400*time.Millisecond {
+		t.Errorf("first checks span %v..%v, want them over most of the fast interval", p[0], p[len(p)-1])
+	}
+}
+
+// TestStop: Stop ends a check in flight at once, leaves the server as it
+// was, and nothing fires afterwards.
+func TestStop(t *testing.T) {
+	addr, accepted := silentAddr(t)
+	srv := newServer("s", addr, upstream.Pending)
+	h := httpCheck("/")
+	h.FastInterval = config.Duration(time.Millisecond)
+	h.Timeout = config.Duration(time.Minute)
+	checks := make(chan struct{}, 1)
+	m, err := Start(Options{Backend: "b", Servers: []*upstream.Server{srv}, Check: h,
+		OnCheck: func(*upstream.Server, bool, string) { checks <- struct{}{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Wait for the check to be under way: its connection is accepted and
+	// never answered.
+	select {
+	case <-accepted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no check connected")
+	}
+	begin := time.Now()
+	m.Stop()
+	if d := time.Since(begin); d > 2*time.Second {
+		t.Errorf("Stop took %v with a check in flight", d)
+	}
+	if srv.State() != upstream.Pending || len(checks) != 0 {
+		t.Errorf("after Stop: state %v, %d checks reported; want pending and none", srv.State(), len(checks))
+	}
+	m.Stop() // a second Stop is harmless
 }
