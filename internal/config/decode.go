@@ -171,6 +171,14 @@ func (d *decoder) entries(n *yaml.Node, path string) []entry {
 	seen := map[string]*yaml.Node{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
+		// Merges of merges can multiply like nested aliases; they count
+		// against the same budget.
+		if d.budget--; d.budget < 0 {
+			if d.budget == -1 {
+				d.fail(k, path, "document too large: more than %d values (nested aliases?)", maxNodes)
+			}
+			return nil
+		}
 		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
 			merged = append(merged, d.mergeSources(val, path)...)
 			continue

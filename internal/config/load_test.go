@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -251,5 +252,25 @@ func TestLoadErrorPosition(t *testing.T) {
 	}
 	if found.File != "pos.yaml" || found.Line != 5 || found.Column != 13 {
 		t.Errorf("error at %s:%d:%d, want pos.yaml:5:13", found.File, found.Line, found.Column)
+	}
+}
+
+// TestLoadNestedMerges checks that merge keys of merge keys, which grow
+// exponentially like "billion laughs", end in an error rather than hours of
+// work.
+func TestLoadNestedMerges(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("x0: &x0 {name: a, address: ':1'}\n")
+	for i := 1; i <= 9; i++ {
+		fmt.Fprintf(&b, "x%d: &x%d {<<: [", i, i)
+		for j := 0; j < 10; j++ {
+			fmt.Fprintf(&b, "*x%d, ", i-1)
+		}
+		b.WriteString("]}\n")
+	}
+	b.WriteString("listeners: [*x9]\n")
+	_, err := Load("laughs.yaml", []byte(b.String()), testEnv)
+	if err == nil || !strings.Contains(err.Error(), "document too large") {
+		t.Fatalf("Load error = %v, want document too large", err)
 	}
 }
