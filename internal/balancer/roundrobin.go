@@ -11,6 +11,16 @@ import (
 // down to fit.
 const maxSchedule = 1 << 16
 
+// scheduleWork bounds the steps of building a schedule (period × servers),
+// under 10ms: slow start rebuilds it every 100ms while a server ramps, so a
+// backend of many servers gets a shorter period (coarser weights) instead.
+const scheduleWork = 1 << 22
+
+// scheduleLimit returns the longest period worth building for n servers.
+func scheduleLimit(n int) int {
+	return max(min(maxSchedule, scheduleWork/max(n, 1)), 4*n)
+}
+
 // maxSkips bounds how many schedule slots one Pick consumes looking for a
 // usable server before it falls back to a plain scan.
 const maxSkips = 128
@@ -68,7 +78,7 @@ func (r *rotation) rebuild(servers []*upstream.Server) {
 	for i, s := range servers {
 		weights[i] = max(s.Weight(), 0)
 	}
-	sched := smoothSchedule(weights, maxSchedule)
+	sched := smoothSchedule(weights, scheduleLimit(len(servers)))
 	r.schedule.Store(&sched)
 }
 
@@ -118,21 +128,32 @@ func smoothSchedule(weights []int, limit int) []int32 {
 	if total == 0 {
 		return nil
 	}
+	// Servers of weight 0 never win; leaving them out keeps the inner loop,
+	// run period × servers times, to an add and a compare.
+	type entry struct {
+		current, weight int
+		index           int32
+	}
+	entries := make([]entry, 0, len(w))
+	for i, x := range w {
+		if x > 0 {
+			entries = append(entries, entry{weight: x, index: int32(i)})
+		}
+	}
 	sched := make([]int32, 0, total)
-	current := make([]int, len(w))
 	for range total {
-		best := -1
-		for i, x := range w {
-			if x == 0 {
-				continue
-			}
-			current[i] += x
-			if best < 0 || current[i] > current[best] {
-				best = i
+		best := 0
+		entries[0].current += entries[0].weight
+		top := entries[0].current
+		for i := 1; i < len(entries); i++ {
+			e := &entries[i]
+			e.current += e.weight
+			if e.current > top {
+				best, top = i, e.current
 			}
 		}
-		current[best] -= total
-		sched = append(sched, int32(best))
+		entries[best].current -= total
+		sched = append(sched, entries[best].index)
 	}
 	return sched
 }

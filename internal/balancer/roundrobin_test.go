@@ -1,6 +1,7 @@
 package balancer
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"strings"
@@ -112,4 +113,22 @@ func TestRoundRobinSkipKeepsProportions(t *testing.T) {
 	servers[0].SetState(0)
 	got := counts(t, b, servers, 10000, nil)
 	checkShares(t, got[1:], []int{1, 1, 3}, 0.01)
+}
+
+// BenchmarkReweight measures rebuilding a schedule, which slow start does
+// every 100ms while a server ramps.
+func BenchmarkReweight(b *testing.B) {
+	for _, n := range []int{10, 100} {
+		b.Run(fmt.Sprint(n), func(b *testing.B) {
+			weights := make([]int, n)
+			for i := range weights {
+				weights[i] = 100 + i*7%900 // gcd 1: the longest period
+			}
+			bal := mustNew(b, "round_robin", newServers(weights...))
+			b.ReportAllocs()
+			for b.Loop() {
+				bal.Reweight()
+			}
+		})
+	}
 }
