@@ -24,9 +24,9 @@ type checked struct {
 	body   atomic.Pointer[string]
 	conns  atomic.Int32 // connections opened to it
 
-	mu      sync.Mutex // guards last
-	last    *http.Request
-	served  int
+	mu     sync.Mutex // guards last
+	last   *http.Request
+	served int
 }
 
 func newChecked(t *testing.T) *checked {
