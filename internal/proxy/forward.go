@@ -254,6 +254,9 @@ func (ex *exchange) roundTrip(out *http.Request, srv *upstream.Server) (*http.Re
 	ex.mu.Unlock()
 	if err != nil {
 		srv.Release()
+		srv.CountResponse(0)
+	} else {
+		srv.CountResponse(res.StatusCode)
 	}
 	return res, err
 }

@@ -1,0 +1,111 @@
+package proxy
+
+import (
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/portier/portier/internal/upstream"
+)
+
+// named answers with its own name.
+func named(name string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) })
+}
+
+func TestSplit(t *testing.T) {
+	v1 := newBackend(t, "v1", upstream.TransportOptions{}, startBackend(t, named("v1")))
+	v2 := newBackend(t, "v2", upstream.TransportOptions{}, startBackend(t, named("v2")))
+	rt := &Route{Name: "app", Split: []Variant{{Backend: v1, Weight: 80}, {Backend: v2, Weight: 20}},
+		StickyCookie: "portier_variant"}
+	base, c := startProxy(t, NewHandler(Options{}, newSite(t, routeSpec{route: rt})), false)
+	get := func(cookie string) (string, string) {
+		req := mustReq(t, "GET", base+"/", "")
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: "portier_variant", Value: cookie})
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		return readAll(t, res.Body), res.Header.Get("Set-Cookie")
+	}
+	t.Run("weights", func(t *testing.T) {
+		counts := map[string]int{}
+		const n = 2000
+		for range n {
+			body, set := get("")
+			counts[body]++
+			if want := "portier_variant=" + body + "; Path=/; HttpOnly; SameSite=Lax"; set != want {
+				t.Fatalf("Set-Cookie %q, want %q", set, want)
+			}
+		}
+		if share := float64(counts["v2"]) / n; share < 0.16 || share > 0.24 {
+			t.Errorf("v2 share %.3f, want about 0.20 (%v)", share, counts)
+		}
+	})
+	tests := []struct {
+		name, cookie, want string
+		sets               bool
+	}{
+		{name: "sticky v2", cookie: "v2", want: "v2"},
+		{name: "sticky v1", cookie: "v1", want: "v1"},
+		{name: "unknown variant repicked", cookie: "v9", sets: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for range 20 {
+				body, set := get(tt.cookie)
+				if tt.want != "" && body != tt.want {
+					t.Fatalf("got %s, want %s", body, tt.want)
+				}
+				if (set != "") != tt.sets {
+					t.Fatalf("Set-Cookie %q", set)
+				}
+			}
+		})
+	}
+}
+
+// TestSwap: a request in flight finishes on the Site it started with while
+// new requests take the new one.
+func TestSwap(t *testing.T) {
+	release := make(chan struct{})
+	arrived := make(chan struct{})
+	oldBack := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-release
+		io.WriteString(w, "old")
+	})
+	oldSite := oneRoute(t, newBackend(t, "old", upstream.TransportOptions{}, startBackend(t, oldBack)))
+	newSite := oneRoute(t, newBackend(t, "new", upstream.TransportOptions{}, startBackend(t, named("new"))))
+	h := NewHandler(Options{}, oldSite)
+	base, c := startProxy(t, h, false)
+	done := make(chan string)
+	go func() {
+		res, err := c.Get(base + "/")
+		if err != nil {
+			done <- err.Error()
+			return
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		done <- string(b)
+	}()
+	<-arrived
+	h.Swap(newSite)
+	res, err := c.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := readAll(t, res.Body); got != "new" {
+		t.Errorf("new request served by %q", got)
+	}
+	res.Body.Close()
+	close(release)
+	if got := <-done; !strings.Contains(got, "old") {
+		t.Errorf("in-flight request got %q", got)
+	}
+}
