@@ -1,6 +1,10 @@
 // Package config is Portier's one configuration model: the types a YAML file
 // decodes into, their defaults, validation that reports every problem with its
-// key path and position, and (later) the diff between two configurations.
+// key path and position, and the diff between two configurations.
+//
+// Load turns bytes into a validated *Config (or an Errors listing every
+// problem); New and the NewXxx constructors build one in code with the same
+// defaults, and Validate checks it; Compare says what a reload changes.
 //
 // It does no I/O beyond reading the bytes it is given and must not import any
 // other Portier package: providers, the engine and the admin API all speak
