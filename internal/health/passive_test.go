@@ -124,8 +124,26 @@ func TestObserveIgnores(t *testing.T) {
 		withPassive.Observe(stranger, false, "x")
 		withPassive.Observe(srv, false, "x")
 	}
-	if stranger.State() != upstream.Up || srv.Health().Reason != "" || len(clk.Pending()) != 0 {
+	// The one timer is withPassive's rest for the server it found down.
+	if stranger.State() != upstream.Up || srv.Health().Reason != "" || len(clk.Pending()) != 1 {
 		t.Errorf("stranger %v, server %+v, timers %v: want nothing changed", stranger.State(), srv.Health(), clk.Pending())
+	}
+}
+
+// TestPassiveOnlyDownAtStart: without an active check, a server found down
+// (as a replaced Monitor may leave an ejected one) rests for EjectFor and
+// is put back, rather than staying down for good.
+func TestPassiveOnlyDownAtStart(t *testing.T) {
+	clk := newClock()
+	srv := newServer("s", "127.0.0.1:1", upstream.Down)
+	start(t, Options{Servers: []*upstream.Server{srv}, Passive: passive(3, 5*time.Second), Clock: clk})
+	clk.Advance(5*time.Second - 1)
+	if srv.State() != upstream.Down {
+		t.Fatalf("state %v before EjectFor passed, want down", srv.State())
+	}
+	clk.Advance(1)
+	if h := srv.Health(); h.State != upstream.Up || h.Reason != "back after ejection for 5s" {
+		t.Errorf("health %+v after EjectFor, want up, back after ejection", h)
 	}
 }
 

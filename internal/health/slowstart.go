@@ -20,7 +20,7 @@ func (t *target) startRamp(now time.Time) bool {
 	w := base
 	if window := t.m.o.SlowStart; window > 0 && base > 0 && t.m.othersServing(t, now) {
 		w = rampWeight(base, 0, window)
-		t.rampFrom = now
+		t.rampFrom, t.ramping = now, true
 		t.scheduleRamp(min(t.m.rampStep(), window))
 	}
 	changed := w != t.srv.Weight()
@@ -32,11 +32,14 @@ func (t *target) startRamp(now time.Time) bool {
 // back. It reports whether the weight changed. t.mu must be held.
 func (t *target) stopRamp() bool {
 	t.rampGen++
-	if t.ramp == nil {
+	if t.ramp != nil {
+		t.ramp.Stop()
+		t.ramp = nil
+	}
+	if !t.ramping {
 		return false
 	}
-	t.ramp.Stop()
-	t.ramp = nil
+	t.ramping = false
 	base := t.srv.BaseWeight()
 	changed := t.srv.Weight() != base
 	t.srv.SetWeight(base)
@@ -64,7 +67,7 @@ func (t *target) rampStep(gen uint64) {
 	if elapsed < window {
 		t.scheduleRamp(min(t.m.rampStep(), window-elapsed))
 	} else {
-		t.ramp = nil
+		t.ramp, t.ramping = nil, false
 	}
 	t.mu.Unlock()
 	st := t.srv.State()

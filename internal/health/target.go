@@ -40,19 +40,32 @@ type target struct {
 	// restarted; a callback set under an older gen does nothing.
 	gen   uint64
 	timer Timer // next check, or the end of an ejection
-	// rampGen, ramp and rampFrom are the slow-start ramp in progress.
-	rampGen  uint64
-	ramp     Timer
+	// ramping is set while the effective weight is below the base weight
+	// for a slow-start ramp begun at rampFrom; ramp is its next step, and
+	// rampGen changes when it is cancelled.
+	ramping  bool
 	rampFrom time.Time
+	ramp     Timer
+	rampGen  uint64
 }
 
 // start schedules the server's first check. It is due within one fast
 // interval, spread at random so that servers started together are not
-// checked in the same instant.
+// checked in the same instant. Without an active check, a server that is
+// not up is taken for an ejected one (a Monitor replaced on reload may have
+// left it so) and rests for EjectFor before it is put back.
 func (t *target) start() {
 	if t.probe == nil {
-		if t.srv.State() != upstream.Up {
-			t.m.log.Warn("server starts down and has no active check to bring it up",
+		switch {
+		case t.srv.State() == upstream.Up:
+		case t.m.ejectAfter > 0:
+			t.mu.Lock()
+			t.ejected.Store(true)
+			gen := t.gen
+			t.timer = t.m.after(t.m.o.Passive.EjectFor.D(), func() { t.endEjection(gen) })
+			t.mu.Unlock()
+		default:
+			t.m.log.Warn("server starts down and has no check to bring it up",
 				keyBackend, t.m.o.Backend, keyServer, t.srv.Name)
 		}
 		return
