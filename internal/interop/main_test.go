@@ -1,0 +1,118 @@
+package interop_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// builtPortier is the path of the binary TestMain built; it is set once,
+// before any test runs, and only read afterwards.
+var builtPortier string
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "portier-interop-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "interop: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	bin := filepath.Join(dir, "portier")
+	build := exec.Command("go", "build", "-o", bin, "github.com/portier/portier/cmd/portier")
+	if out, err := build.CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "interop: go build ./cmd/portier: %v\n%s", err, out)
+		return 1
+	}
+	builtPortier = bin
+	return m.Run()
+}
+
+func portierPath(t *testing.T) string {
+	t.Helper()
+	if builtPortier == "" {
+		t.Fatal("portier binary not built (TestMain did not run)")
+	}
+	return builtPortier
+}
+
+// curl runs the real curl with args and returns what it printed on stdout.
+func curl(t *testing.T, args ...string) string {
+	t.Helper()
+	bin := requireTool(t, "curl")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-sS", "--max-time", "20"}, args...)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("curl %s: %v\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	return string(out)
+}
+
+// origin is an nginx serving the files of a directory, which echoes in
+// response headers what it received from the proxy in front of it.
+type origin struct {
+	addr string
+	root string // document root
+}
+
+// startNginx runs nginx in the foreground on a temporary prefix with files
+// (name -> content) in its document root.
+func startNginx(t *testing.T, files map[string]string) origin {
+	t.Helper()
+	bin := requireTool(t, "nginx")
+	dir := t.TempDir()
+	root := filepath.Join(dir, "www")
+	for name, content := range files {
+		writeFile(t, filepath.Join(root, name), content)
+	}
+	addr, ln := inheritedListener(t)
+	// nginx echoes these request headers back as X-Seen-<name>.
+	var echo strings.Builder
+	for _, h := range []string{"Via", "X-Request-ID", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"} {
+		v := "$http_" + strings.ReplaceAll(strings.ToLower(h), "-", "_")
+		fmt.Fprintf(&echo, "\t\t\tadd_header X-Seen-%s %q always;\n", h, v)
+	}
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;" // the workers must read the root's temp dir
+	}
+	conf := fmt.Sprintf(`%s
+worker_processes 1;
+pid %[2]s/nginx.pid;
+error_log stderr warn;
+events { worker_connections 256; }
+http {
+	access_log off;
+	client_body_temp_path %[2]s/body;
+	proxy_temp_path %[2]s/proxy;
+	fastcgi_temp_path %[2]s/fastcgi;
+	uwsgi_temp_path %[2]s/uwsgi;
+	scgi_temp_path %[2]s/scgi;
+	server {
+		listen %[3]s;
+		root %[4]s;
+		location / {
+%[5]s		}
+	}
+}
+`, user, dir, addr, root, echo.String())
+	writeFile(t, filepath.Join(dir, "nginx.conf"), conf)
+	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"),
+		"-e", "stderr", "-g", "daemon off;")
+	cmd.ExtraFiles = []*os.File{ln}
+	cmd.Env = append(os.Environ(), "NGINX=3;")
+	start(t, "nginx", cmd)
+	return origin{addr: addr, root: root}
+}
