@@ -43,6 +43,10 @@ type Options struct {
 	// Config.Address, for a binary upgrade that hands sockets over.
 	// Default nil: Listen binds.
 	Inherited net.Listener
+	// ConnState, if set, is called as client connections change state
+	// (see http.Server.ConnState), for example to count active connections.
+	// Default nil.
+	ConnState func(net.Conn, http.ConnState)
 }
 
 // Listener is one HTTP or HTTPS listener: Listen, then Serve, then Shutdown.
@@ -102,6 +106,7 @@ func New(o Options) (*Listener, error) {
 		// the internet; keep them for debugging but out of the normal log.
 		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
 		ConnContext: connContext,
+		ConnState:   o.ConnState,
 	}
 	if https {
 		srv.TLSConfig = o.TLS.Clone()

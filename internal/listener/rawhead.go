@@ -3,6 +3,7 @@ package listener
 import (
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"sync/atomic"
 )
@@ -57,6 +58,15 @@ func (c *recordingConn) Read(p []byte) (int, error) {
 	c.cleanEnd = endsWithEmptyLine(c.last) || len(c.last) == 0 && c.cleanEnd
 	c.last = p[:n]
 	return n, err
+}
+
+// ReadFrom keeps the connection's own ReadFrom (sendfile, splice) usable by
+// net/http's response writer, which looks for it on the connection.
+func (c *recordingConn) ReadFrom(r io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(r)
+	}
+	return io.Copy(struct{ io.Writer }{c.Conn}, r)
 }
 
 // Unwrap returns the connection underneath, for code that needs the
@@ -167,21 +177,27 @@ type headFacts struct {
 // inspectHead reads the field lines of a head found by findHead.
 func inspectHead(head []byte) headFacts {
 	var f headFacts
-	pos := lineAfter(head, 0) // skip the request line
-	for pos >= 0 && pos < len(head) {
+	for pos := lineAfter(head, 0); pos >= 0 && pos < len(head); { // after the request line
+		next := lineAfter(head, pos)
 		line := head[pos:]
+		if next >= 0 {
+			line = head[pos:next]
+		}
+		pos = next
 		if line[0] == ' ' || line[0] == '\t' {
 			f.fold = true
-		} else if i := bytes.IndexByte(line, ':'); i > 0 {
-			name := line[:i]
-			switch len(name) {
-			case len("transfer-encoding"):
-				f.transferEncoding = f.transferEncoding || equalFoldASCII(name, "transfer-encoding")
-			case len("content-length"):
-				f.contentLength = f.contentLength || equalFoldASCII(name, "content-length")
-			}
+			continue
 		}
-		pos = lineAfter(head, pos)
+		i := bytes.IndexByte(line, ':')
+		if i <= 0 {
+			continue
+		}
+		switch name := line[:i]; len(name) {
+		case len("transfer-encoding"):
+			f.transferEncoding = f.transferEncoding || equalFoldASCII(name, "transfer-encoding")
+		case len("content-length"):
+			f.contentLength = f.contentLength || equalFoldASCII(name, "content-length")
+		}
 	}
 	return f
 }
