@@ -83,6 +83,12 @@ func serve(cfg *config.Config, ready func(*engine.Engine), stdout, stderr io.Wri
 		logger.Error("cannot start", "error", err.Error())
 		return 1
 	}
+	adm, err := startAdmin(cfg, eng, logger)
+	if err != nil {
+		logger.Error("cannot start", "error", err.Error())
+		_ = eng.Shutdown(context.Background())
+		return 1
+	}
 	if ready != nil {
 		ready(eng)
 	}
@@ -93,10 +99,16 @@ func serve(cfg *config.Config, ready func(*engine.Engine), stdout, stderr io.Wri
 	case err := <-eng.Err():
 		logger.Error("listener failed", "error", err.Error())
 		code = 1
+	case err := <-adminErr(adm):
+		logger.Error("admin endpoint failed", "error", err.Error())
+		code = 1
 	}
 	stop() // a second signal now kills the process at once
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
 	defer cancel()
+	if adm != nil {
+		_ = adm.Shutdown(sctx)
+	}
 	if err := eng.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		logger.Warn("shutdown", "error", err.Error())
 	}

@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/portier/portier/internal/admin"
+	"github.com/portier/portier/internal/config"
+	"github.com/portier/portier/internal/engine"
+)
+
+// startAdmin binds and serves the admin endpoint unless it is "off".
+func startAdmin(cfg *config.Config, eng *engine.Engine, logger *slog.Logger) (*admin.Server, error) {
+	if cfg.Admin.Address == config.AdminOff {
+		return nil, nil
+	}
+	token := ""
+	if cfg.Admin.TokenFile != "" {
+		b, err := os.ReadFile(cfg.Admin.TokenFile)
+		if err != nil {
+			return nil, fmt.Errorf("admin.token_file: %w", err)
+		}
+		if token = strings.TrimSpace(string(b)); token == "" {
+			return nil, fmt.Errorf("admin.token_file: %s is empty", cfg.Admin.TokenFile)
+		}
+	}
+	a := admin.New(admin.Options{Address: cfg.Admin.Address, Token: token, Engine: eng, Logger: logger})
+	if err := a.Start(); err != nil {
+		return nil, err
+	}
+	logger.Info("admin listening", "address", a.Addr().String())
+	return a, nil
+}
+
+// adminErr is a's error channel, or nil (which never delivers) without one.
+func adminErr(a *admin.Server) <-chan error {
+	if a == nil {
+		return nil
+	}
+	return a.Err()
+}

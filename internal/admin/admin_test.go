@@ -1,0 +1,259 @@
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/portier/portier/internal/config"
+	"github.com/portier/portier/internal/engine"
+)
+
+const token = "s3cret-token"
+
+// fixture is a running engine with two servers and its admin endpoint.
+type fixture struct {
+	eng   *engine.Engine
+	admin string // base URL of the admin endpoint
+	proxy string // base URL of the proxy listener
+	hits  map[string]*int
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	f := &fixture{hits: map[string]*int{}}
+	var servers []config.Server
+	for _, name := range []string{"web-1", "web-2"} {
+		n := new(int)
+		f.hits[name] = n
+		be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			*n++
+			io.WriteString(w, name)
+		}))
+		t.Cleanup(be.Close)
+		servers = append(servers, config.NewServer(name, be.Listener.Addr().String()))
+	}
+	cfg := config.New()
+	cfg.Log.Access = "off"
+	cfg.Listeners = []config.Listener{config.NewListener("web", "127.0.0.1:0")}
+	cfg.Backends = []config.Backend{config.NewBackend("pages", servers...)}
+	cfg.Routes = []config.Route{config.NewRoute("site", "pages")}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	logger := slog.New(slog.DiscardHandler)
+	f.eng = engine.New(engine.Options{Logger: logger})
+	if err := f.eng.Start(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.eng.Shutdown(context.Background()) })
+	a := New(Options{Address: "127.0.0.1:0", Token: token, Engine: f.eng, Logger: logger})
+	if err := a.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	go a.Serve()
+	t.Cleanup(func() { _ = a.Shutdown(context.Background()) })
+	f.admin = "http://" + a.Addr().String()
+	f.proxy = "http://" + f.eng.Addr("web").String()
+	return f
+}
+
+func call(t *testing.T, method, url, auth, body string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func TestWritesNeedTheToken(t *testing.T) {
+	f := newFixture(t)
+	url := f.admin + "/api/v1/backends/pages/servers/web-1/state"
+	for _, tc := range []struct {
+		name, auth string
+		want       int
+	}{
+		{"no token", "", 401},
+		{"wrong token", "Bearer nope", 401},
+		{"not bearer", "Basic " + token, 401},
+		{"right token", "Bearer " + token, 200},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := call(t, "POST", url, tc.auth, `{"state": "ready"}`)
+			if code != tc.want {
+				t.Fatalf("status %d, want %d: %s", code, tc.want, body)
+			}
+			if code == 401 && !strings.Contains(body, `"code": "unauthorized"`) {
+				t.Fatalf("401 body: %s", body)
+			}
+		})
+	}
+}
+
+func TestBadCallsGetClearErrors(t *testing.T) {
+	f := newFixture(t)
+	auth := "Bearer " + token
+	for _, tc := range []struct {
+		name, method, path, body string
+		want                     int
+		code                     string
+	}{
+		{"unknown backend", "POST", "/api/v1/backends/nope/servers/web-1/state", `{"state":"drain"}`, 404, "unknown_backend"},
+		{"unknown server", "POST", "/api/v1/backends/pages/servers/nope/state", `{"state":"drain"}`, 404, "unknown_server"},
+		{"malformed body", "POST", "/api/v1/backends/pages/servers/web-1/state", `{"state":`, 400, "bad_body"},
+		{"unknown field", "POST", "/api/v1/backends/pages/servers/web-1/state", `{"stat":"drain"}`, 400, "bad_body"},
+		{"bad state", "POST", "/api/v1/backends/pages/servers/web-1/state", `{"state":"asleep"}`, 400, "bad_state"},
+		{"weight missing", "PUT", "/api/v1/backends/pages/servers/web-1/weight", `{}`, 400, "bad_weight"},
+		{"weight too big", "PUT", "/api/v1/backends/pages/servers/web-1/weight", `{"weight": 5000}`, 400, "bad_weight"},
+		{"weight not a number", "PUT", "/api/v1/backends/pages/servers/web-1/weight", `{"weight": "x"}`, 400, "bad_body"},
+		{"no such path", "GET", "/api/v1/nothing", ``, 404, "not_found"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := call(t, tc.method, f.admin+tc.path, auth, tc.body)
+			var e apiError
+			if err := json.Unmarshal([]byte(body), &e); err != nil {
+				t.Fatalf("body is not a JSON error: %q", body)
+			}
+			if code != tc.want || e.Code != tc.code || e.Message == "" {
+				t.Fatalf("got %d %+v, want %d %s", code, e, tc.want, tc.code)
+			}
+		})
+	}
+}
+
+// TestDrainWeightReady: drain takes a server out of rotation, weight
+// changes its share, ready brings it back; status shows each step.
+func TestDrainWeightReady(t *testing.T) {
+	f := newFixture(t)
+	auth := "Bearer " + token
+	send := func(n int) {
+		for range n {
+			if code, _ := call(t, "GET", f.proxy+"/", "", ""); code != 200 {
+				t.Fatalf("proxy answered %d", code)
+			}
+		}
+	}
+	if code, body := call(t, "POST", f.admin+"/api/v1/backends/pages/servers/web-1/state", auth, `{"state":"drain"}`); code != 200 || !strings.Contains(body, `"state": "draining"`) {
+		t.Fatalf("drain: %d %s", code, body)
+	}
+	send(10)
+	if *f.hits["web-1"] != 0 || *f.hits["web-2"] != 10 {
+		t.Fatalf("after drain: web-1 %d, web-2 %d", *f.hits["web-1"], *f.hits["web-2"])
+	}
+	call(t, "POST", f.admin+"/api/v1/backends/pages/servers/web-1/state", auth, `{"state":"ready"}`)
+	if code, body := call(t, "PUT", f.admin+"/api/v1/backends/pages/servers/web-1/weight", auth, `{"weight": 300}`); code != 200 || !strings.Contains(body, `"weight": 300`) {
+		t.Fatalf("weight: %d %s", code, body)
+	}
+	*f.hits["web-1"], *f.hits["web-2"] = 0, 0
+	send(40)
+	if *f.hits["web-1"] != 30 || *f.hits["web-2"] != 10 {
+		t.Fatalf("weights 300/100 over 40 requests: web-1 %d, web-2 %d", *f.hits["web-1"], *f.hits["web-2"])
+	}
+	var st Status
+	_, body := call(t, "GET", f.admin+"/api/v1/status", "", "")
+	if err := json.Unmarshal([]byte(body), &st); err != nil {
+		t.Fatal(err)
+	}
+	s := st.Backends[0].Servers[0]
+	if s.Name != "web-1" || s.State != "up" || s.BaseWeight != 300 || s.Requests != 30 {
+		t.Fatalf("status of web-1: %+v", s)
+	}
+}
+
+func TestReadyzNamesTheRoute(t *testing.T) {
+	f := newFixture(t)
+	if code, _ := call(t, "GET", f.admin+"/readyz", "", ""); code != 200 {
+		t.Fatalf("readyz with servers up: %d", code)
+	}
+	for _, s := range []string{"web-1", "web-2"} {
+		call(t, "POST", f.admin+"/api/v1/backends/pages/servers/"+s+"/state", "Bearer "+token, `{"state":"maintenance"}`)
+	}
+	code, body := call(t, "GET", f.admin+"/readyz", "", "")
+	if code != 503 || !strings.Contains(body, "route site") || !strings.Contains(body, "pages/web-1 is maintenance") {
+		t.Fatalf("readyz: %d %q", code, body)
+	}
+	if code, _ := call(t, "GET", f.admin+"/healthz", "", ""); code != 200 {
+		t.Fatalf("healthz: %d", code)
+	}
+	if code, _ := call(t, "GET", f.proxy+"/", "", ""); code != 503 {
+		t.Fatalf("proxy with every server in maintenance: %d", code)
+	}
+}
+
+func TestMetrics(t *testing.T) {
+	f := newFixture(t)
+	for range 6 {
+		call(t, "GET", f.proxy+"/", "", "")
+	}
+	call(t, "POST", f.admin+"/api/v1/backends/pages/servers/web-2/state", "Bearer "+token, `{"state":"drain"}`)
+	resp, err := http.Get(f.admin + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	value := func(name string, labels map[string]string) float64 {
+		fam := fams[name]
+		if fam == nil {
+			t.Fatalf("no metric %s", name)
+		}
+	next:
+		for _, m := range fam.Metric {
+			for _, lp := range m.Label {
+				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
+					continue next
+				}
+			}
+			if m.Counter != nil {
+				return m.Counter.GetValue()
+			}
+			return m.Gauge.GetValue()
+		}
+		t.Fatalf("no %s with %v", name, labels)
+		return 0
+	}
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"portier_requests_total", map[string]string{"server": "web-1", "code": "2xx"}, 3},
+		{"portier_requests_total", map[string]string{"server": "web-2", "code": "2xx"}, 3},
+		{"portier_server_up", map[string]string{"server": "web-1"}, 1},
+		{"portier_server_up", map[string]string{"server": "web-2"}, 0},
+		{"portier_server_state", map[string]string{"server": "web-2", "state": "draining"}, 1},
+		{"portier_server_state", map[string]string{"server": "web-2", "state": "up"}, 0},
+	} {
+		t.Run(fmt.Sprintf("%s%v", tc.name, tc.labels), func(t *testing.T) {
+			if got := value(tc.name, tc.labels); got != tc.want {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if fams["go_goroutines"] == nil {
+		t.Error("no Go runtime metrics")
+	}
+}
