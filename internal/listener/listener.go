@@ -4,6 +4,15 @@
 // listener's timeouts and limits, refuses requests whose framing could be
 // smuggled (RFC 9112 §6), and shuts down gracefully.
 //
+// What net/http does not check, the guard (guard.go) does: 414 and 431 by
+// the listener's limits on HTTP/1 and HTTP/2 alike, 413 by max_body_bytes,
+// and 400 for a request whose framing net/http quietly rewrites (both
+// Content-Length and chunked; Transfer-Encoding in HTTP/1.0), for obs-fold,
+// and for a chunked body that turns out malformed while the handler reads
+// it. On plain listeners the raw request head is read from the connection's
+// last read (rawhead.go); on TLS listeners it is not available, so a chunked
+// or HTTP/1.0 request there is answered with Connection: close instead.
+//
 // It serves any http.Handler and knows nothing about routing or upstreams:
 // it imports only internal/config of Portier's packages, and must not import
 // the proxy, router, engine, providers or admin.
@@ -37,7 +46,8 @@ type Options struct {
 	// TLS is the server configuration of an https listener (see BuildTLS).
 	// Required for https, ignored for http.
 	TLS *tls.Config
-	// Logger receives net/http's own error log at debug level. Default: discard.
+	// Logger receives net/http's own error log at debug level; the caller
+	// sets its component and listener attributes. Default: discard.
 	Logger *slog.Logger
 	// Inherited is an already bound socket to serve instead of binding
 	// Config.Address, for a binary upgrade that hands sockets over.
@@ -82,11 +92,13 @@ func New(o Options) (*Listener, error) {
 	default:
 		return nil, fmt.Errorf("listener %s: protocol %q is not served over HTTP", c.Name, c.Protocol)
 	}
+	if c.Limits.MaxURIBytes <= 0 || c.Limits.MaxHeaderBytes <= 0 {
+		return nil, fmt.Errorf("listener %s: limits.max_uri_bytes and limits.max_header_bytes must be set (defaults not applied?)", c.Name)
+	}
 	logger := o.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	logger = logger.With("component", "listener", "listener", c.Name)
 	https := c.Protocol == config.ProtocolHTTPS
 	g := &guard{
 		next:      o.Handler,
