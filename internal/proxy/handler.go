@@ -55,6 +55,7 @@ type Handler struct {
 	teTrailers  []string
 	connUpgrade []string
 	bufs        sync.Pool // *[]byte of copyBufSize
+	exchanges   sync.Pool // *exchange, see exchange.recycle
 	tunnel      tunnels
 }
 

@@ -69,4 +69,9 @@ type Backend struct {
 	PreserveHost bool
 	// Scheme is "http" or "https".
 	Scheme string
+	// Observe, when set, is told the outcome of every attempt on a server,
+	// for passive health checks: ok is false for a failed connect, a reset
+	// or a timeout, and for a 5xx response when Count5xx is set.
+	Observe  func(s *upstream.Server, ok bool, reason string)
+	Count5xx bool
 }
