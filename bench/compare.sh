@@ -34,7 +34,6 @@ if [[ ${PRIORITY:-0} == 1 ]]; then
 fi
 
 cd "$(dirname "$0")/.."
-ROOT=$PWD
 COMMAND="$*"
 COMMAND="$(env | grep -E '^(QUICK|ROUNDS|DURATION|WARMUP|CONNS|THREADS|PROXIES|CASES|PRIORITY)=' | tr '\n' ' ')bench/compare.sh${COMMAND:+ $COMMAND}"
 
@@ -64,24 +63,10 @@ die() {
 
 # --- dependencies ----------------------------------------------------------
 
-install_deps() {
-	local missing=() cmd pkg
-	for pair in nginx:nginx haproxy:haproxy caddy:caddy wrk:wrk curl:curl taskset:util-linux ps:procps; do
-		cmd=${pair%%:*} pkg=${pair##*:}
-		command -v "$cmd" >/dev/null 2>&1 || [[ -x /usr/sbin/$cmd ]] || missing+=("$pkg")
-	done
-	((${#missing[@]} == 0)) && return 0
-	if [[ $(id -u) != 0 ]]; then
-		die "missing packages: ${missing[*]} (run: sudo apt-get install -y ${missing[*]})"
-	fi
-	log "installing ${missing[*]}"
-	DEBIAN_FRONTEND=noninteractive apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-}
-
-install_deps
+# The test peers plus what the benchmark alone needs, from Debian's packages.
+scripts/install-test-deps.sh caddy:caddy wrk:wrk taskset:util-linux ps:procps
 export PATH=$PATH:/usr/sbin
-ulimit -n 65536 2>/dev/null || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 CLK_TCK=$(getconf CLK_TCK)
 
 WORK=$(mktemp -d /tmp/portier-bench.XXXXXX)

@@ -4,10 +4,13 @@
 # and quick when everything is present: apt-get runs only if something is
 # missing. As root it installs with apt-get; otherwise it names the packages
 # to install and fails.
+#
+# Usage: scripts/install-test-deps.sh [command:package ...]
+# Extra arguments add programs to the list (bench/compare.sh adds wrk, caddy).
 set -euo pipefail
 
 # command:package pairs; nginx and haproxy live in /usr/sbin.
-wanted=(curl:curl nginx:nginx haproxy:haproxy gcc:gcc)
+wanted=(curl:curl nginx:nginx haproxy:haproxy gcc:gcc "$@")
 
 missing=()
 for pair in "${wanted[@]}"; do
