@@ -11,6 +11,7 @@ import (
 
 	"github.com/portier/portier/internal/balancer"
 	"github.com/portier/portier/internal/config"
+	"github.com/portier/portier/internal/health"
 	"github.com/portier/portier/internal/proxy"
 	"github.com/portier/portier/internal/router"
 	"github.com/portier/portier/internal/upstream"
@@ -24,6 +25,10 @@ type Snapshot struct {
 	// Sites and TLS are keyed by listener name.
 	Sites map[string]*proxy.Site
 	TLS   map[string]*tls.Config
+	// Monitors run the health checks, by backend name, once started.
+	Monitors map[string]*health.Monitor
+
+	backendTLS map[string]*tls.Config
 }
 
 // Build turns a validated configuration into a Snapshot: it loads
@@ -35,13 +40,16 @@ func Build(cfg *config.Config) (*Snapshot, error) {
 		Backends: make(map[string]*proxy.Backend, len(cfg.Backends)),
 		Sites:    make(map[string]*proxy.Site, len(cfg.Listeners)),
 		TLS:      make(map[string]*tls.Config),
+
+		backendTLS: make(map[string]*tls.Config),
 	}
 	for i := range cfg.Backends {
-		b, err := buildBackend(&cfg.Backends[i])
+		b, tc, err := buildBackend(&cfg.Backends[i])
 		if err != nil {
 			return nil, fmt.Errorf("backends[%d] (%s): %w", i, cfg.Backends[i].Name, err)
 		}
 		s.Backends[b.Name] = b
+		s.backendTLS[b.Name] = tc
 	}
 	for i := range cfg.Listeners {
 		l := &cfg.Listeners[i]
@@ -119,7 +127,7 @@ func buildSite(cfg *config.Config, listener string, backends map[string]*proxy.B
 	return site, nil
 }
 
-func buildBackend(c *config.Backend) (*proxy.Backend, error) {
+func buildBackend(c *config.Backend) (*proxy.Backend, *tls.Config, error) {
 	b := &proxy.Backend{
 		Name:         c.Name,
 		Retries:      c.Retries,
@@ -131,14 +139,16 @@ func buildBackend(c *config.Backend) (*proxy.Backend, error) {
 		b.Scheme = "https"
 		var err error
 		if tc, err = buildBackendTLS(c.TLS); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	b.HashKind, b.HashName = hashKey(c)
 	for _, sc := range c.Servers {
+		// A server that must earn its traffic starts pending: no request
+		// reaches it until its health check has passed rise times.
 		st := upstream.Up
-		if c.InitialState == "down" {
-			st = upstream.Down
+		if c.StartsDown() {
+			st = upstream.Pending
 		}
 		s := upstream.NewServer(c.Name, sc.Name, sc.Address, sc.Weight, st)
 		stc := tc
@@ -159,10 +169,10 @@ func buildBackend(c *config.Backend) (*proxy.Backend, error) {
 	}
 	bal, err := balancer.New(c.Balance, b.Servers)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	b.Balancer = bal
-	return b, nil
+	return b, tc, nil
 }
 
 func hashKey(c *config.Backend) (proxy.HashKind, string) {

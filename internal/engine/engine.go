@@ -95,6 +95,10 @@ func (e *Engine) Start(cfg *config.Config) error {
 		}
 		rs = append(rs, &running{name: lc.Name, ln: ln, handler: h})
 	}
+	if err := snap.startHealth(e.opts.Logger); err != nil {
+		closeAll()
+		return err
+	}
 	e.mu.Lock()
 	e.snap = snap
 	e.listeners = rs
@@ -143,9 +147,12 @@ func (e *Engine) Snapshot() *Snapshot {
 // until ctx ends, then closes what remains, WebSocket tunnels included.
 func (e *Engine) Shutdown(ctx context.Context) error {
 	e.mu.Lock()
-	rs := e.listeners
+	rs, snap := e.listeners, e.snap
 	e.listeners = nil
 	e.mu.Unlock()
+	if snap != nil {
+		defer snap.stopHealth()
+	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(rs))
 	for i, r := range rs {

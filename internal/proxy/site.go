@@ -5,6 +5,18 @@
 // It is the per-request path: no locks shared by all requests, no
 // allocations a pre-built Site can avoid. It must not import config
 // providers, the engine or the admin API.
+//
+// Files: handler.go (Handler, Options, Swap), forward.go (the request way
+// up: routing, balancing, retries, failure classes), headers.go (hop-by-hop
+// and X-Forwarded-*), response.go (the way down: headers, streaming,
+// trailers), websocket.go (tunnels), split.go (weighted variants, hash
+// keys), attrs.go (access log keys and reasons), requestid.go.
+//
+// Only WebSocket upgrades are passed on, and only from HTTP/1.1 clients:
+// HTTP/2 has no Upgrade (RFC 9113 §8.6) and extended CONNECT (RFC 8441) is
+// not supported, so an HTTP/2 client's request is forwarded as plain HTTP.
+// Any other upgrade (h2c, for one) is stripped and the request forwarded as
+// plain HTTP/1.1.
 package proxy
 
 import (
