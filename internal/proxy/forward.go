@@ -9,11 +9,9 @@ import (
 	"net/http/httptrace"
 	"net/netip"
 	"net/textproto"
-	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/portier/portier/internal/balancer"
@@ -253,31 +251,6 @@ func (ex *exchange) setForwarded(hdr http.Header) {
 	}
 }
 
-// upstreamURL is the URL to request from a server: the backend's scheme and
-// the route's path rewrite; the host is filled in per server.
-func (ex *exchange) upstreamURL() *url.URL {
-	rt, in := ex.route, ex.r.URL
-	u := &url.URL{Scheme: ex.backend.Scheme, Path: in.Path, RawPath: in.RawPath, RawQuery: in.RawQuery}
-	if u.Scheme == "" {
-		u.Scheme = "http"
-	}
-	if rt.StripPrefix && rt.PathPrefix != "" && rt.PathPrefix != "/" {
-		u.Path = stripPrefix(u.Path, rt.PathPrefix)
-		if u.RawPath != "" {
-			// Keep RawPath only while it still encodes Path.
-			u.RawPath = stripPrefix(u.RawPath, rt.PathPrefix)
-		}
-	}
-	if rt.AddPrefix != "" {
-		u.Path = joinPath(rt.AddPrefix, u.Path)
-		if u.RawPath != "" {
-			u.RawPath = joinPath(rt.AddPrefix, u.RawPath)
-		}
-	}
-	// A RawPath that no longer encodes Path is ignored by URL.EscapedPath.
-	return u
-}
-
 // roundTrip sends out to srv.
 func (ex *exchange) roundTrip(out *http.Request, srv *upstream.Server) (*http.Response, error) {
 	out.URL.Host = srv.Address
@@ -387,71 +360,6 @@ func (ex *exchange) fail(status int, reason string) {
 		" (request id " + ex.id + ")\n"
 	n, _ := io.WriteString(ex.w, msg)
 	ex.bytesOut += int64(n)
-}
-
-// bodyReader wraps the client's request body to tell the client's errors
-// from the server's, to count bytes in, and to keep the body open for a
-// retry when a failed connect made the transport close it unread. The
-// transport reads it on its own goroutine, hence the atomics.
-type bodyReader struct {
-	rc  io.ReadCloser
-	n   atomic.Int64
-	err atomic.Pointer[error] // first read error other than io.EOF
-}
-
-func (b *bodyReader) Read(p []byte) (int, error) {
-	n, err := b.rc.Read(p)
-	b.n.Add(int64(n))
-	if err != nil && err != io.EOF {
-		e := err // declared here so that only failed reads allocate
-		b.err.CompareAndSwap(nil, &e)
-	}
-	return n, err
-}
-
-// Close closes the client's body only once some of it was read: an unread
-// body may still go to another server.
-func (b *bodyReader) Close() error {
-	if b.n.Load() == 0 {
-		return nil
-	}
-	return b.rc.Close()
-}
-
-// readErr returns the first error reading the client's body; b may be nil.
-func (b *bodyReader) readErr() error {
-	if b == nil {
-		return nil
-	}
-	if e := b.err.Load(); e != nil {
-		return *e
-	}
-	return nil
-}
-
-// bytesIn returns how many body bytes were read; b may be nil.
-func (b *bodyReader) bytesIn() int64 {
-	if b == nil {
-		return 0
-	}
-	return b.n.Load()
-}
-
-// stripPrefix removes prefix from an upstream path, keeping it absolute.
-func stripPrefix(p, prefix string) string {
-	rest, ok := strings.CutPrefix(p, prefix)
-	if !ok {
-		return p
-	}
-	if rest == "" || rest[0] != '/' {
-		rest = "/" + rest
-	}
-	return rest
-}
-
-// joinPath puts prefix in front of an absolute path without doubling "/".
-func joinPath(prefix, p string) string {
-	return strings.TrimSuffix(prefix, "/") + p
 }
 
 // statusReason names a 5xx answer counted as a passive-check failure.

@@ -20,6 +20,9 @@ func (ex *exchange) respond(res *http.Response, srv *upstream.Server) {
 	}
 	wh := ex.w.Header()
 	copyEndToEnd(wh, res.Header)
+	if _, ok := res.Header[hdrContentType]; !ok {
+		wh[hdrContentType] = nil // no sniffing: pass the response as it is
+	}
 	wh[hdrRequestID] = ex.idv
 	ex.addResponseHeaders(wh, res)
 	announced := len(res.Trailer)
