@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"io"
 	"net"
 	"net/http"
@@ -276,5 +277,35 @@ func TestAccessLogLine(t *testing.T) {
 	}
 	if _, ok := line["time"]; !ok {
 		t.Error("no time")
+	}
+}
+
+// TestClientGone: a client that leaves while the server thinks is logged
+// as 499 client_closed, and the server's work is cancelled.
+func TestClientGone(t *testing.T) {
+	arrived := make(chan struct{})
+	cancelled := make(chan struct{})
+	back := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(arrived)
+		<-r.Context().Done()
+		close(cancelled)
+	})
+	be := newBackend(t, "b", upstream.TransportOptions{}, startBackend(t, back))
+	sink := newLogSink()
+	base, c := startProxy(t, NewHandler(Options{AccessLog: sink.logger()}, oneRoute(t, be)), false)
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		<-arrived
+		cancel()
+	}()
+	req := mustReq(t, "GET", base+"/", "").WithContext(ctx)
+	if res, err := c.Do(req); err == nil {
+		res.Body.Close()
+		t.Fatal("request succeeded")
+	}
+	<-cancelled
+	line := sink.next(t)
+	if line[keyStatus] != float64(499) || line[keyReason] != "client_closed" {
+		t.Errorf("logged %v %v", line[keyStatus], line[keyReason])
 	}
 }

@@ -270,3 +270,54 @@ func TestNoBody(t *testing.T) {
 		}
 	}
 }
+
+// TestTrailers relays announced and unannounced trailers after a streamed
+// body, over HTTP/1.1 (chunked) and HTTP/2.
+func TestTrailers(t *testing.T) {
+	back := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Trailer", "X-Checksum")
+		io.WriteString(w, "part one;")
+		w.(http.Flusher).Flush()
+		io.WriteString(w, "part two")
+		w.Header().Set("X-Checksum", "abc")
+		w.Header().Set(http.TrailerPrefix+"X-Late", "late")
+	})
+	be := newBackend(t, "b", upstream.TransportOptions{}, startBackend(t, back))
+	for _, p := range clientProtos() {
+		t.Run(p.name, func(t *testing.T) {
+			base, c := startProxy(t, NewHandler(Options{}, oneRoute(t, be)), p.h2)
+			req := mustReq(t, "GET", base+"/", "")
+			req.Header.Set("TE", "trailers")
+			res, err := c.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			if body := readAll(t, res.Body); body != "part one;part two" {
+				t.Errorf("body %q", body)
+			}
+			if res.Trailer.Get("X-Checksum") != "abc" || res.Trailer.Get("X-Late") != "late" {
+				t.Errorf("trailers %v", res.Trailer)
+			}
+		})
+	}
+}
+
+// TestNoSniffing: a response without Content-Type reaches the client
+// without one, as the server sent it.
+func TestNoSniffing(t *testing.T) {
+	back := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header()["Content-Type"] = nil
+		io.WriteString(w, "<html><body>hi</body></html>")
+	})
+	be := newBackend(t, "b", upstream.TransportOptions{}, startBackend(t, back))
+	base, c := startProxy(t, NewHandler(Options{}, oneRoute(t, be)), false)
+	res, err := c.Get(base + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if ct, ok := res.Header["Content-Type"]; ok {
+		t.Errorf("Content-Type %q added", ct)
+	}
+}
