@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"context"
 	"io"
 	"net"
@@ -307,5 +308,31 @@ func TestClientGone(t *testing.T) {
 	line := sink.next(t)
 	if line[keyStatus] != float64(499) || line[keyReason] != "client_closed" {
 		t.Errorf("logged %v %v", line[keyStatus], line[keyReason])
+	}
+}
+
+// TestBadRequestBody: a body that breaks off in an invalid chunk is the
+// client's fault: 400 bad_request_body, never a 502.
+func TestBadRequestBody(t *testing.T) {
+	back := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body) })
+	be := newBackend(t, "b", upstream.TransportOptions{}, startBackend(t, back))
+	sink := newLogSink()
+	base, _ := startProxy(t, NewHandler(Options{AccessLog: sink.logger()}, oneRoute(t, be)), false)
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	io.WriteString(conn, "PUT / HTTP/1.1\r\nHost: h.test\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nZZ\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != 400 || res.Header.Get("X-Portier-Reason") != "bad_request_body" {
+		t.Errorf("got %d %q", res.StatusCode, res.Header.Get("X-Portier-Reason"))
+	}
+	if line := sink.next(t); line[keyReason] != "bad_request_body" {
+		t.Errorf("logged %v", line[keyReason])
 	}
 }
