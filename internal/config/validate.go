@@ -30,6 +30,7 @@ func validate(c *Config) Errors {
 	v.listeners(c)
 	v.routes(c)
 	v.backends(c)
+	v.unsupported(c)
 	return v.errs
 }
 

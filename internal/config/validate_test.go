@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -176,7 +177,11 @@ func TestValidate(t *testing.T) {
 			var errs Errors
 			if errors.As(err, &errs) {
 				for _, e := range errs {
-					got = append(got, e.Path)
+					// Features not built yet are refused on top of the
+					// rules under test (unsupported.go).
+					if !strings.HasSuffix(e.Msg, "not supported yet") {
+						got = append(got, e.Path)
+					}
 				}
 			} else if err != nil {
 				t.Fatalf("Validate() returned %T, want Errors", err)

@@ -1,0 +1,25 @@
+package config
+
+import "fmt"
+
+// unsupported refuses the keys of features that are designed but not built
+// yet, so that a configuration using them fails loudly instead of being
+// accepted and ignored. Each check goes when its feature lands.
+func (v *validator) unsupported(c *Config) {
+	for i, l := range c.Listeners {
+		if l.Protocol == ProtocolTCP {
+			v.errf(fmt.Sprintf("listeners[%d].protocol", i), "tcp listeners are not supported yet")
+		}
+		if l.ProxyProtocol != nil {
+			v.errf(fmt.Sprintf("listeners[%d].proxy_protocol", i), "accepting the PROXY protocol is not supported yet")
+		}
+	}
+	for i, b := range c.Backends {
+		if b.SendProxyProtocol == ProxyProtocolV1 || b.SendProxyProtocol == ProxyProtocolV2 {
+			v.errf(fmt.Sprintf("backends[%d].send_proxy_protocol", i), "sending the PROXY protocol is not supported yet")
+		}
+	}
+	if c.State.File != "" {
+		v.errf("state.file", "persisting runtime state is not supported yet")
+	}
+}
