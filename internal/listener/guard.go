@@ -9,9 +9,9 @@ import (
 
 // guard is the handler that stands between net/http and the proxy: it
 // enforces the listener's limits and closes the framing gaps that net/http
-// leaves (see rawhead.go). A normal request costs a few comparisons, one
-// walk over its header map and, on plain listeners, one walk over its raw
-// head; it allocates nothing.
+// leaves (see rawhead.go). A normal request costs a few comparisons and one
+// walk over its raw head lines (plain listeners) or its header map (TLS,
+// HTTP/2); it allocates nothing.
 type guard struct {
 	next      http.Handler
 	maxURI    int   // request target bytes, 414 above
@@ -25,12 +25,19 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		reject(w, r, http.StatusRequestURITooLong)
 		return
 	}
-	if headerBytes(r, g.maxHeader) > g.maxHeader {
-		reject(w, r, http.StatusRequestHeaderFieldsTooLarge)
-		return
-	}
 	chunked := r.ProtoMajor == 1 && len(r.TransferEncoding) > 0
-	if r.ProtoMajor == 1 && !g.checkFraming(w, r, chunked) {
+	fieldBytes := -1 // unknown until counted
+	if r.ProtoMajor == 1 {
+		var ok bool
+		if fieldBytes, ok = g.checkFraming(w, r, chunked); !ok {
+			return
+		}
+	}
+	if fieldBytes < 0 {
+		fieldBytes = headerBytes(r, g.maxHeader)
+	}
+	if fieldBytes > g.maxHeader {
+		reject(w, r, http.StatusRequestHeaderFieldsTooLarge)
 		return
 	}
 	if g.maxBody > 0 && r.ContentLength > g.maxBody {
@@ -45,42 +52,38 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // checkFraming applies RFC 9112 §6 to an HTTP/1 request and reports whether
-// it may go on. Requests that net/http may have reframed (HTTP/1.0, whose
+// it may go on, and the size of its raw field lines when it read them (else
+// -1). Requests that net/http may have reframed (HTTP/1.0, whose
 // Transfer-Encoding it drops, and chunked ones, whose Content-Length it
 // drops) are refused when the raw head shows both framings, and answered
 // with Connection: close when the raw head cannot be found. On TLS listeners
 // there is no raw head, so such requests always close the connection after
 // their response: a smuggled remainder is never read as a next request.
-func (g *guard) checkFraming(w http.ResponseWriter, r *http.Request, chunked bool) bool {
+func (g *guard) checkFraming(w http.ResponseWriter, r *http.Request, chunked bool) (int, bool) {
 	http10 := r.ProtoMinor == 0
-	if g.tls {
-		if http10 || chunked {
-			w.Header().Set("Connection", "close")
+	var f headFacts
+	found := false
+	if !g.tls {
+		if rc, _ := r.Context().Value(connKey{}).(*recordingConn); rc != nil {
+			f, found = rc.scanHead(r.Method, r.RequestURI)
 		}
-		return true
 	}
-	rc, _ := r.Context().Value(connKey{}).(*recordingConn)
-	var head []byte
-	if rc != nil {
-		head = rc.findHead(r.Method, r.RequestURI)
-	}
-	if head == nil {
+	if !found {
 		// obs-fold cannot be checked; net/http replaces it with SP, which
 		// RFC 9112 §5.2 allows. Framing must not stay ambiguous: close.
 		if http10 || chunked {
 			w.Header().Set("Connection", "close")
 		}
-		return true
+		return -1, true
 	}
-	f := inspectHead(head)
 	switch {
 	case f.fold, // RFC 9112 §5.2: a server may reject obs-fold with 400.
 		http10 && f.transferEncoding, // RFC 9112 §6.1: must be treated as faulty.
 		chunked && f.contentLength:   // RFC 9112 §6.3: ought to be an error.
 		reject(w, r, http.StatusBadRequest)
-		return false
+		return -1, false
 	}
-	return true
+	return f.fieldBytes, true
 }
 
 // headerBytes sums the request's header fields the way max_header_bytes

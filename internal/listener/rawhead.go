@@ -100,38 +100,70 @@ func connContext(ctx context.Context, c net.Conn) context.Context {
 	return ctx
 }
 
-// findHead returns the raw head of the request whose request line starts
-// with method SP target SP, searched for at line starts in c.last. It
-// returns nil when the head cannot be told apart with certainty: it spans
-// reads, it is not wholly in the last read, or two lines look like it.
-func (c *recordingConn) findHead(method, target string) []byte {
-	buf := c.last
-	start, found := -1, 0
+// headFacts is what the raw head shows that the parsed request does not.
+type headFacts struct {
+	fieldBytes       int  // bytes of the field lines, line ends included
+	fold             bool // a line starts with SP or HTAB (obs-fold, RFC 9112 §5.2)
+	transferEncoding bool // a Transfer-Encoding field is present
+	contentLength    bool // a Content-Length field is present
+}
+
+// scanHead finds, in one pass over c.last, the raw head of the request
+// whose request line starts with method SP target SP, and reads its field
+// lines. It reports false when the head cannot be told apart with
+// certainty: it spans reads, it is not wholly in the last read, or two
+// lines look like its request line.
+func (c *recordingConn) scanHead(method, target string) (headFacts, bool) {
 	// A head at offset 0 is trusted only if the read before ended with an
 	// empty line and no out-of-band byte from a background read came between.
+	return scanHead(c.last, c.cleanEnd && !c.split, method, target)
+}
+
+func scanHead(buf []byte, atStart bool, method, target string) (headFacts, bool) {
+	var f headFacts
+	found, inHead, fields := 0, false, 0
 	pos := 0
-	if !c.cleanEnd || c.split {
+	if !atStart {
 		pos = lineAfter(buf, 0)
 	}
 	for pos >= 0 && pos < len(buf) {
-		if isRequestLine(buf[pos:], method, target) {
-			found++
-			if found > 1 {
-				return nil
+		next := lineAfter(buf, pos)
+		if next < 0 {
+			if inHead {
+				return f, false // the head goes on in a later read
 			}
-			start = pos
+			next = len(buf)
 		}
-		pos = lineAfter(buf, pos)
+		line := buf[pos:next]
+		switch {
+		case isRequestLine(line, method, target):
+			if found++; found > 1 {
+				return f, false
+			}
+			inHead, fields = true, next
+		case !inHead:
+		case len(line) == 1 || len(line) == 2 && line[0] == '\r':
+			inHead = false
+			f.fieldBytes = pos - fields
+		default:
+			inspectLine(&f, line)
+		}
+		pos = next
 	}
-	if found != 1 {
-		return nil
+	return f, found == 1 && !inHead
+}
+
+// inspectLine notes what one field line of a head shows. net/http refuses
+// whitespace before the colon, so a name is always followed by ':'.
+func inspectLine(f *headFacts, line []byte) {
+	switch {
+	case line[0] == ' ' || line[0] == '\t':
+		f.fold = true
+	case len(line) > 17 && line[17] == ':' && equalFoldASCII(line[:17], "transfer-encoding"):
+		f.transferEncoding = true
+	case len(line) > 14 && line[14] == ':' && equalFoldASCII(line[:14], "content-length"):
+		f.contentLength = true
 	}
-	head := buf[start:]
-	end := headEnd(head)
-	if end < 0 {
-		return nil
-	}
-	return head[:end]
 }
 
 // lineAfter returns the offset of the line after the one at pos, or -1.
@@ -147,59 +179,6 @@ func isRequestLine(b []byte, method, target string) bool {
 	n := len(method) + 1 + len(target) + 1
 	return len(b) > n && string(b[:len(method)]) == method && b[len(method)] == ' ' &&
 		string(b[len(method)+1:n-1]) == target && b[n-1] == ' '
-}
-
-// headEnd returns the length of the head at the start of b up to and
-// including its empty line, or -1 when b does not hold the whole head.
-func headEnd(b []byte) int {
-	for pos := 0; ; {
-		i := bytes.IndexByte(b[pos:], '\n')
-		if i < 0 {
-			return -1
-		}
-		pos += i + 1
-		if pos < len(b) && b[pos] == '\n' {
-			return pos + 1
-		}
-		if pos+1 < len(b) && b[pos] == '\r' && b[pos+1] == '\n' {
-			return pos + 2
-		}
-	}
-}
-
-// headFacts is what the raw head shows that the parsed request does not.
-type headFacts struct {
-	fold             bool // a line starts with SP or HTAB (obs-fold, RFC 9112 §5.2)
-	transferEncoding bool // a Transfer-Encoding field is present
-	contentLength    bool // a Content-Length field is present
-}
-
-// inspectHead reads the field lines of a head found by findHead.
-func inspectHead(head []byte) headFacts {
-	var f headFacts
-	for pos := lineAfter(head, 0); pos >= 0 && pos < len(head); { // after the request line
-		next := lineAfter(head, pos)
-		line := head[pos:]
-		if next >= 0 {
-			line = head[pos:next]
-		}
-		pos = next
-		if line[0] == ' ' || line[0] == '\t' {
-			f.fold = true
-			continue
-		}
-		i := bytes.IndexByte(line, ':')
-		if i <= 0 {
-			continue
-		}
-		switch name := line[:i]; len(name) {
-		case len("transfer-encoding"):
-			f.transferEncoding = f.transferEncoding || equalFoldASCII(name, "transfer-encoding")
-		case len("content-length"):
-			f.contentLength = f.contentLength || equalFoldASCII(name, "content-length")
-		}
-	}
-	return f
 }
 
 // equalFoldASCII reports whether b equals the lower-case ASCII string s
