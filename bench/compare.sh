@@ -34,8 +34,12 @@ if [[ ${PRIORITY:-0} == 1 ]]; then
 fi
 
 cd "$(dirname "$0")/.."
-COMMAND="$*"
-COMMAND="$(env | grep -E '^(QUICK|ROUNDS|DURATION|WARMUP|CONNS|THREADS|PROXIES|CASES|PRIORITY)=' | tr '\n' ' ')bench/compare.sh${COMMAND:+ $COMMAND}"
+# COMMAND is the command line that reproduces this run, for the report.
+COMMAND=
+for v in PRIORITY QUICK ROUNDS DURATION WARMUP CONNS THREADS PROXIES CASES PROXY_CPU LOAD_CPU; do
+	[[ -n ${!v:-} ]] && COMMAND+="$v=$(printf '%q' "${!v}") "
+done
+COMMAND+="bench/compare.sh"
 
 QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
@@ -350,7 +354,7 @@ report() {
 	echo "Medians over rounds; the figure in brackets is the ratio to nginx. req/CPU-s: requests answered per second of proxy CPU time (utime+stime from /proc/PID/stat, all processes of the proxy)."
 	echo "Versions: nginx $(version_of nginx), HAProxy $(version_of haproxy), Caddy $(version_of caddy), $(go env GOVERSION) for httputil.ReverseProxy and Portier (commit $commit)."
 	awk -F'\t' -v cpu="$PROXY_CPU" 'NR > 1 && $2 != "direct" { n++; s += $11; if ($11 > m) m = $11 }
-		END { if (n) printf "Machine noise: CPU %s was busy outside the proxy for %.0f%% of the time on average (worst run %.0f%%); 0%% means a quiet machine, and the higher it is, the less req/s and latency can be trusted (req/CPU-s suffers least).\n", cpu, s / n, m }' "$RAW"
+		END { if (n) printf "Other work on the machine: CPU %s ran something other than the proxy process for %.0f%% of the measured time on average (worst run %.0f%%). Part of it only fills time the proxy left idle, but on a busy machine req/s and p99 move with it; req/CPU-s moves least.\n", cpu, s / n, m }' "$RAW"
 	echo
 	echo "Command: \`$COMMAND\`"
 	local n
