@@ -56,8 +56,6 @@ func startPortierConfig(t *testing.T, origin, trusted string) string {
 	}
 	conf := fmt.Sprintf(`admin:
   address: "off"
-state:
-  file: %q
 log:
   access: "off"
 listeners:
@@ -70,7 +68,7 @@ backends:
   - name: origin
     servers:
       - {name: nginx, address: %q}
-`, filepath.Join(dir, "state.json"), trust, origin)
+`, trust, origin)
 	path := filepath.Join(dir, "portier.yaml")
 	writeFile(t, path, conf)
 	return startPortier(t, "run", "-c", path)

@@ -7,13 +7,14 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
 
-// builtPortier is the path of the binary TestMain built; it is set once,
-// before any test runs, and only read afterwards.
-var builtPortier string
+// buildPortier builds ./cmd/portier on first use and returns the binary's
+// path; TestMain sets it once, before any test runs.
+var buildPortier func() (string, error)
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
@@ -26,22 +27,24 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	bin := filepath.Join(dir, "portier")
-	build := exec.Command("go", "build", "-o", bin, "github.com/portier/portier/cmd/portier")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "interop: go build ./cmd/portier: %v\n%s", err, out)
-		return 1
-	}
-	builtPortier = bin
+	buildPortier = sync.OnceValues(func() (string, error) {
+		bin := filepath.Join(dir, "portier")
+		cmd := exec.Command("go", "build", "-o", bin, "github.com/portier/portier/cmd/portier")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build ./cmd/portier: %w\n%s", err, out)
+		}
+		return bin, nil
+	})
 	return m.Run()
 }
 
 func portierPath(t *testing.T) string {
 	t.Helper()
-	if builtPortier == "" {
-		t.Fatal("portier binary not built (TestMain did not run)")
+	bin, err := buildPortier()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return builtPortier
+	return bin
 }
 
 // curl runs the real curl with args and returns what it printed on stdout.
