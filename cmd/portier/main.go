@@ -17,6 +17,8 @@ Usage:
   portier validate -c portier.yaml      check a configuration: every error, with file, line and key
   portier proxy --from :8080 --to 127.0.0.1:9001,127.0.0.1:9002
                                         proxy without a configuration file
+  portier ctl status|drain|maint|ready|weight ...
+                                        the admin API from the command line
   portier version                       print the version
 
 Run "portier COMMAND -h" for a command's flags.
@@ -42,6 +44,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdProxy(rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(rest, stdout, stderr)
+	case "ctl":
+		return cmdCtl(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -89,6 +89,9 @@ func start(t *testing.T, want int, args ...string) *proc {
 			p.mu.Lock()
 			p.stderr.WriteString(line + "\n")
 			var m map[string]any
+			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "admin listening" {
+				p.addrs["admin"] = m["address"].(string)
+			}
 			if json.Unmarshal([]byte(line), &m) == nil && m["msg"] == "listening" {
 				p.addrs[m["listener"].(string)] = m["address"].(string)
 				if n++; n == want {
