@@ -55,6 +55,15 @@ func TestFramingRawSocket(t *testing.T) {
 			raw: "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n"},
 		{name: "obs-fold with tab", status: 400, closed: true,
 			raw: "GET / HTTP/1.1\r\nHost: a\r\nX: a\r\n\tb\r\n\r\n"},
+		// A head longer than net/http's 4 KiB read buffer spans reads, so the
+		// raw head cannot be checked: the connection is closed instead, and
+		// whatever follows the body is never read as a request.
+		{name: "chunked with a head spanning reads", status: 200, body: "x", closed: true,
+			raw: "POST / HTTP/1.1\r\nHost: a\r\nX-Pad: " + strings.Repeat("p", 5000) +
+				"\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n"},
+		{name: "content-length and chunked, head spanning reads", status: 200, closed: true,
+			raw: "POST / HTTP/1.1\r\nHost: a\r\nX-Pad: " + strings.Repeat("p", 5000) +
+				"\r\nContent-Length: 40\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"},
 		{name: "valid chunked body", status: 200, body: "abcde",
 			raw: "POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2;ext=1\r\nde\r\n0\r\n\r\n"},
 		{name: "valid content-length body", status: 200, body: "abc",
@@ -132,6 +141,31 @@ func TestPipelined(t *testing.T) {
 				t.Errorf("connection closed = %v, want %v", got, tt.closed)
 			}
 		})
+	}
+}
+
+// TestSequentialKeepAlive sends requests one at a time on one connection,
+// each after the previous response: chunked requests whose head arrives in
+// a read of its own are checked and keep the connection open.
+func TestSequentialKeepAlive(t *testing.T) {
+	l := start(t, Options{Config: testConfig(config.ProtocolHTTP), Handler: echo()})
+	c, br := rawConn(t, l.Addr().String())
+	steps := []struct {
+		raw, body string
+	}{
+		{"GET /1 HTTP/1.1\r\nHost: a\r\n\r\n", ""},
+		{"POST /2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n", "ab"},
+		{"POST /3 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nc\r\n0\r\n\r\n", "c"},
+		{"GET /4 HTTP/1.1\r\nHost: a\r\n\r\n", ""},
+	}
+	for i, st := range steps {
+		if _, err := io.WriteString(c, st.raw); err != nil {
+			t.Fatal(err)
+		}
+		resp, body := readResponse(t, br)
+		if resp.StatusCode != 200 || body != st.body || resp.Close {
+			t.Fatalf("step %d: %d %q close=%v, want 200 %q kept open", i, resp.StatusCode, body, resp.Close, st.body)
+		}
 	}
 }
 

@@ -31,23 +31,28 @@ type recordingConn struct {
 	last     []byte // what the last read returned
 	split    bool   // a one-byte read came between the read before last and last
 	cleanEnd bool   // the read before last ended with an empty line, or there was none
-	seenOnes uint32 // ones when last was recorded
+	// lastEndsClean says whether last ends with an empty line.
+	lastEndsClean bool
+	seenOnes      uint32 // ones when last was recorded
 
-	// ones counts one-byte reads. net/http's background read (which watches
+	// ones counts bytes got by one-byte reads. net/http's background read (which watches
 	// for a client going away while a handler runs) reads one byte from
 	// another goroutine, so it only touches this atomic counter.
 	ones atomic.Uint32
 }
 
 func newRecordingConn(c net.Conn) *recordingConn {
-	return &recordingConn{Conn: c, cleanEnd: true}
+	return &recordingConn{Conn: c, cleanEnd: true, lastEndsClean: true}
 }
 
 // Read reads from the connection and records the returned slice.
 func (c *recordingConn) Read(p []byte) (int, error) {
 	if len(p) == 1 {
-		c.ones.Add(1)
-		return c.Conn.Read(p)
+		n, err := c.Conn.Read(p)
+		if n == 1 {
+			c.ones.Add(1)
+		}
+		return n, err
 	}
 	n, err := c.Conn.Read(p)
 	if o := c.ones.Load(); o != c.seenOnes {
@@ -55,7 +60,11 @@ func (c *recordingConn) Read(p []byte) (int, error) {
 	} else {
 		c.split = false
 	}
-	c.cleanEnd = endsWithEmptyLine(c.last) || len(c.last) == 0 && c.cleanEnd
+	// Judge how this read ends now: by the next read, net/http may have
+	// reused the buffer under last.
+	if n > 0 {
+		c.cleanEnd, c.lastEndsClean = c.lastEndsClean, endsWithEmptyLine(p[:n])
+	}
 	c.last = p[:n]
 	return n, err
 }
