@@ -21,6 +21,9 @@ type Config struct {
 	State State `yaml:"state"`
 	// Log configures the process log and the access log.
 	Log Log `yaml:"log"`
+	// Resolvers are the DNS servers (ip:port) that resolve server host
+	// names. Default: the system's resolver.
+	Resolvers []string `yaml:"resolvers"`
 	// ShutdownTimeout is how long in-flight requests may take to finish after
 	// SIGTERM or SIGINT before connections are closed. Default 30s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
@@ -248,6 +251,10 @@ type Backend struct {
 	// SendProxyProtocol sends a PROXY header to servers: none, v1 or v2.
 	// Default none.
 	SendProxyProtocol string `yaml:"send_proxy_protocol"`
+	// ResolveInterval is how often the host names of servers are resolved
+	// again; traffic follows a changed address without a reload.
+	// Default 30s.
+	ResolveInterval Duration `yaml:"resolve_interval"`
 	// Servers of the backend. At least one.
 	Servers []Server `yaml:"servers"`
 }
@@ -258,6 +265,7 @@ func (b *Backend) setDefaults() {
 	b.MaxIdleConns = 64
 	b.PreserveHost = true
 	b.SendProxyProtocol = "none"
+	b.ResolveInterval = Duration(30e9)
 	b.Timeouts.setDefaults()
 }
 

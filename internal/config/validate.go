@@ -27,6 +27,7 @@ func validate(c *Config) Errors {
 	v := &validator{}
 	v.admin(c)
 	v.log(c)
+	v.resolvers(c)
 	v.listeners(c)
 	v.routes(c)
 	v.backends(c)
@@ -268,4 +269,14 @@ func (c *Config) Listener(name string) *Listener {
 		}
 	}
 	return nil
+}
+
+// resolvers checks the DNS servers: ip:port each.
+func (v *validator) resolvers(c *Config) {
+	for i, r := range c.Resolvers {
+		ap, err := netip.ParseAddrPort(r)
+		if err != nil || ap.Port() == 0 {
+			v.errf(fmt.Sprintf("resolvers[%d]", i), "must be ip:port, like 127.0.0.1:53, not %q", r)
+		}
+	}
 }

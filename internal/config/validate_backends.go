@@ -35,6 +35,9 @@ func (v *validator) backends(c *Config) {
 		if b.Retries < 0 {
 			v.errf(p+".retries", "must be 0 or more, not %d", b.Retries)
 		}
+		if b.ResolveInterval <= 0 {
+			v.errf(p+".resolve_interval", "must be greater than 0")
+		}
 		if b.MaxIdleConns < 0 {
 			v.errf(p+".max_idle_conns", "must be 0 or more, not %d", b.MaxIdleConns)
 		}

@@ -29,6 +29,7 @@ type Snapshot struct {
 	Monitors map[string]*health.Monitor
 
 	backendTLS map[string]*tls.Config
+	resolvers  []*upstream.Resolver
 }
 
 // Build turns a validated configuration into a Snapshot: it loads
@@ -158,6 +159,7 @@ func buildBackend(c *config.Backend) (*proxy.Backend, *tls.Config, error) {
 		}
 		s.Transport = upstream.NewTransport(upstream.TransportOptions{
 			Address:               sc.Address,
+			Target:                s.DialAddress,
 			ConnectTimeout:        c.Timeouts.Connect.D(),
 			ResponseHeaderTimeout: c.Timeouts.ResponseHeader.D(),
 			IdleTimeout:           c.Timeouts.Idle.D(),

@@ -95,6 +95,7 @@ func (e *Engine) Start(cfg *config.Config) error {
 		}
 		rs = append(rs, &running{name: lc.Name, ln: ln, handler: h})
 	}
+	snap.startResolvers(e.opts.Logger)
 	if err := snap.startHealth(e.opts.Logger); err != nil {
 		closeAll()
 		return err

@@ -1,8 +1,13 @@
 package engine
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
+	"net"
+	"sync/atomic"
+
+	"github.com/portier/portier/internal/upstream"
 
 	"github.com/portier/portier/internal/health"
 )
@@ -38,9 +43,48 @@ func (s *Snapshot) startHealth(logger *slog.Logger) error {
 	return nil
 }
 
-// stopHealth stops every check of the snapshot.
+// stopHealth stops every check and resolver of the snapshot.
 func (s *Snapshot) stopHealth() {
 	for _, m := range s.Monitors {
 		m.Stop()
+	}
+	for _, r := range s.resolvers {
+		r.Stop()
+	}
+}
+
+// startResolvers resolves the host names of servers once (a name that does
+// not resolve leaves its server down with the reason, and Portier starts
+// anyway), then keeps re-resolving them every resolve_interval.
+func (s *Snapshot) startResolvers(logger *slog.Logger) {
+	res := dnsResolver(s.Config.Resolvers)
+	for i := range s.Config.Backends {
+		c := &s.Config.Backends[i]
+		b := s.Backends[c.Name]
+		s.resolvers = append(s.resolvers, upstream.StartResolver(upstream.ResolverOptions{
+			Servers:  b.Servers,
+			Interval: c.ResolveInterval.D(),
+			Resolver: res,
+			// An active check reports a name that does not resolve itself.
+			OwnsHealth: func(*upstream.Server) bool { return c.Health == nil },
+			OnChange:   b.Balancer.Reweight,
+			Logger:     logger.With("component", "dns"),
+		}))
+	}
+}
+
+// dnsResolver asks the given DNS servers in turn, or the system's resolver
+// when there are none.
+func dnsResolver(servers []string) *net.Resolver {
+	if len(servers) == 0 {
+		return net.DefaultResolver
+	}
+	var next atomic.Uint32
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, servers[int(next.Add(1))%len(servers)])
+		},
 	}
 }

@@ -130,7 +130,7 @@ func Start(o Options) (*Monitor, error) {
 	for _, s := range o.Servers {
 		t := &target{m: m, srv: s}
 		if spec != nil {
-			t.probe = spec.probeFor(s.Address)
+			t.probe = spec.probeFor(s)
 		}
 		t.upSince.Store(warmSince)
 		m.targets = append(m.targets, t)

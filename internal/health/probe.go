@@ -1,6 +1,8 @@
 package health
 
 import (
+	"github.com/portier/portier/internal/upstream"
+
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -65,18 +67,24 @@ func newCheckSpec(h *config.Health, tc *tls.Config) (*checkSpec, error) {
 	return c, nil
 }
 
-// probeFor returns the check of one server at address.
-func (c *checkSpec) probeFor(address string) probe {
+// probeFor returns the check of server s. Connections go where the
+// server's traffic goes (its re-resolved address for a host name); the
+// configured address names it in Host and SNI.
+func (c *checkSpec) probeFor(s *upstream.Server) probe {
 	if c.tcp {
-		return tcpProbe(address, c.timeout)
+		return tcpProbe(s.DialAddress, c.timeout)
 	}
-	return c.httpProbe(address)
+	return c.httpProbe(s.Address, s.DialAddress)
 }
 
-// tcpProbe passes when a TCP connection to address opens.
-func tcpProbe(address string, timeout time.Duration) probe {
+// tcpProbe passes when a TCP connection to the dial address opens.
+func tcpProbe(dial func() (string, error), timeout time.Duration) probe {
 	var d net.Dialer
 	return func(ctx context.Context) (bool, string) {
+		address, err := dial()
+		if err != nil {
+			return false, describe(err, timeout)
+		}
 		conn, err := d.DialContext(ctx, "tcp", address)
 		if err != nil {
 			return false, describe(err, timeout)
@@ -90,7 +98,7 @@ func tcpProbe(address string, timeout time.Duration) probe {
 // own with keep-alives off: each check opens a new connection, as HAProxy's
 // do, so that a server that accepts no new connection is seen to fail even
 // while an old one still works. Redirects are judged, not followed.
-func (c *checkSpec) httpProbe(address string) probe {
+func (c *checkSpec) httpProbe(address string, dial func() (string, error)) probe {
 	tc := c.tls
 	if tc != nil && tc.ServerName == "" {
 		tc = tc.Clone()
@@ -99,7 +107,11 @@ func (c *checkSpec) httpProbe(address string) probe {
 	var d net.Dialer
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			return d.DialContext(ctx, network, address)
+			a, err := dial()
+			if err != nil {
+				return nil, err
+			}
+			return d.DialContext(ctx, network, a)
 		},
 		TLSClientConfig:        tc,
 		DisableKeepAlives:      true,

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"syscall"
 	"time"
+
+	"github.com/portier/portier/internal/upstream"
 )
 
 // describe puts a failed check's error in the words an operator reads in
@@ -17,6 +19,7 @@ import (
 // named when it is what ended the check.
 func describe(err error, timeout time.Duration) string {
 	var dnsErr *net.DNSError
+	var dialErr *upstream.DialError
 	var certErr *tls.CertificateVerificationError
 	var ne net.Error
 	switch {
@@ -25,6 +28,8 @@ func describe(err error, timeout time.Duration) string {
 			return "dns: no such host " + dnsErr.Name
 		}
 		return "dns: " + dnsErr.Err + " " + dnsErr.Name
+	case errors.As(err, &dialErr) && dialErr.Reason == upstream.ReasonDNS:
+		return "dns: " + dialErr.Err.Error()
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "connection refused"
 	case errors.Is(err, syscall.ENETUNREACH):

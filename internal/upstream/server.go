@@ -79,6 +79,9 @@ type Server struct {
 	// state mirrors health.State for the per-request path.
 	state  atomic.Uint32
 	admin  atomic.Uint32
+	// target is where connections go for a server named by host name
+	// (see resolve.go); nil for one addressed by IP.
+	target atomic.Pointer[dialTarget]
 	health atomic.Pointer[Health]
 	// base is the configured (or API-set) weight; weight is the effective
 	// one the balancers read, lower than base during slow start.

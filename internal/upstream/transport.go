@@ -16,6 +16,10 @@ type TransportOptions struct {
 	// Address is the host:port every connection dials, whatever host the
 	// request URL names. Required.
 	Address string
+	// Target, when set, is asked for the address at each dial instead, so
+	// that a server named by host name follows its re-resolved address; its
+	// error (a *DialError) fails the dial.
+	Target func() (string, error)
 	// ConnectTimeout bounds a TCP connect (and the TLS handshake).
 	// Default 5s.
 	ConnectTimeout time.Duration
@@ -77,7 +81,14 @@ func NewTransport(o TransportOptions) *http.Transport {
 	addr := o.Address
 	t := &http.Transport{
 		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			c, err := d.DialContext(ctx, network, addr)
+			a := addr
+			if o.Target != nil {
+				var err error
+				if a, err = o.Target(); err != nil {
+					return nil, err
+				}
+			}
+			c, err := d.DialContext(ctx, network, a)
 			if err != nil {
 				return nil, &DialError{Reason: classifyDial(err), Err: err}
 			}
