@@ -10,7 +10,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/gorilla/websocket"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
@@ -22,7 +24,9 @@ const token = "s3cret-token"
 
 // fixture is a running engine with two servers and its admin endpoint.
 type fixture struct {
-	eng   *engine.Engine
+	// release lets requests to /slow finish; entered says one arrived.
+	release, entered chan struct{}
+	eng              *engine.Engine
 	admin string // base URL of the admin endpoint
 	proxy string // base URL of the proxy listener
 	hits  map[string]*int
@@ -30,12 +34,30 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	f := &fixture{hits: map[string]*int{}}
+	f := &fixture{hits: map[string]*int{}, release: make(chan struct{}), entered: make(chan struct{}, 8)}
+	upgrader := websocket.Upgrader{}
 	var servers []config.Server
 	for _, name := range []string{"web-1", "web-2"} {
 		n := new(int)
 		f.hits[name] = n
 		be := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/slow":
+				f.entered <- struct{}{}
+				<-f.release
+			case "/ws":
+				c, err := upgrader.Upgrade(w, r, nil)
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				for {
+					mt, msg, err := c.ReadMessage()
+					if err != nil || c.WriteMessage(mt, append([]byte(name+":"), msg...)) != nil {
+						return
+					}
+				}
+			}
 			*n++
 			io.WriteString(w, name)
 		}))
@@ -45,7 +67,9 @@ func newFixture(t *testing.T) *fixture {
 	cfg := config.New()
 	cfg.Log.Access = "off"
 	cfg.Listeners = []config.Listener{config.NewListener("web", "127.0.0.1:0")}
-	cfg.Backends = []config.Backend{config.NewBackend("pages", servers...)}
+	b := config.NewBackend("pages", servers...)
+	b.DrainTimeout = config.Duration(300 * time.Millisecond)
+	cfg.Backends = []config.Backend{b}
 	cfg.Routes = []config.Route{config.NewRoute("site", "pages")}
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
@@ -255,5 +279,80 @@ func TestMetrics(t *testing.T) {
 	}
 	if fams["go_goroutines"] == nil {
 		t.Error("no Go runtime metrics")
+	}
+}
+
+// TestDrainLetsWorkFinish: a request in flight when drain is called
+// completes with 200; no new request reaches the server; its WebSocket is
+// closed after drain_timeout, not before; ready restores traffic.
+func TestDrainLetsWorkFinish(t *testing.T) {
+	f := newFixture(t)
+	// web-1 is first in round robin: the slow request and the WebSocket
+	// both land on it.
+	slow := make(chan int, 1)
+	go func() {
+		resp, err := http.Get(f.proxy + "/slow")
+		if err != nil {
+			slow <- 0
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		slow <- resp.StatusCode
+	}()
+	<-f.entered
+	ws, _, err := websocket.DefaultDialer.Dial(strings.Replace(f.proxy, "http", "ws", 1)+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	echo := func() (string, error) {
+		if err := ws.WriteMessage(websocket.TextMessage, []byte("ping")); err != nil {
+			return "", err
+		}
+		_, msg, err := ws.ReadMessage()
+		return string(msg), err
+	}
+	got, err := echo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, _ := strings.CutSuffix(got, ":ping")
+
+	drainedAt := time.Now()
+	call(t, "POST", f.admin+"/api/v1/backends/pages/servers/"+srv+"/state", "Bearer "+token, `{"state":"drain"}`)
+	before := *f.hits[srv]
+	for range 6 {
+		if code, body := call(t, "GET", f.proxy+"/", "", ""); code != 200 || body == srv {
+			t.Fatalf("new request after drain: %d %q", code, body)
+		}
+	}
+	if *f.hits[srv] != before {
+		t.Fatal("a draining server got a new request")
+	}
+	if _, err := echo(); err != nil {
+		t.Fatalf("the WebSocket was closed before drain_timeout: %v", err)
+	}
+	close(f.release)
+	if code := <-slow; code != 200 {
+		t.Fatalf("the request in flight at drain ended with %d", code)
+	}
+	ws.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for {
+		if _, err := echo(); err != nil {
+			break
+		}
+	}
+	if waited := time.Since(drainedAt); waited < 300*time.Millisecond {
+		t.Fatalf("the WebSocket was closed %v after drain, before drain_timeout", waited)
+	}
+	call(t, "POST", f.admin+"/api/v1/backends/pages/servers/"+srv+"/state", "Bearer "+token, `{"state":"ready"}`)
+	seen := map[string]bool{}
+	for range 4 {
+		_, body := call(t, "GET", f.proxy+"/", "", "")
+		seen[body] = true
+	}
+	if !seen[srv] {
+		t.Fatalf("ready did not restore traffic to %s: %v", srv, seen)
 	}
 }

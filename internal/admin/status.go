@@ -238,7 +238,34 @@ func (s *Server) setState(w http.ResponseWriter, r *http.Request) {
 	old := srv.Admin()
 	srv.SetAdmin(a)
 	s.log.Info("server state set", "backend", srv.Backend, "server", srv.Name, "from", old.String(), "to", a.String(), "client", r.RemoteAddr)
+	if a != upstream.Ready {
+		s.closeLongLivedLater(srv, s.drainTimeout(srv.Backend))
+	}
 	writeJSON(w, http.StatusOK, serverStatus(srv))
+}
+
+// drainTimeout is the configured drain_timeout of a backend.
+func (s *Server) drainTimeout(backend string) time.Duration {
+	for _, b := range s.o.Engine.Snapshot().Config.Backends {
+		if b.Name == backend {
+			return b.DrainTimeout.D()
+		}
+	}
+	return 0
+}
+
+// closeLongLivedLater closes the server's WebSockets once d has passed, if
+// it is still out of rotation then: in-flight requests finish on their own,
+// but a long-lived connection would hold a drained server for ever.
+func (s *Server) closeLongLivedLater(srv *upstream.Server, d time.Duration) {
+	time.AfterFunc(d, func() {
+		if srv.Admin() == upstream.Ready {
+			return
+		}
+		if n := srv.CloseLongLived(); n > 0 {
+			s.log.Info("drain timeout: closed long-lived connections", "backend", srv.Backend, "server", srv.Name, "connections", n, "after", d.String())
+		}
+	})
 }
 
 func (s *Server) setWeight(w http.ResponseWriter, r *http.Request) {

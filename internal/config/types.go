@@ -251,6 +251,9 @@ type Backend struct {
 	// SendProxyProtocol sends a PROXY header to servers: none, v1 or v2.
 	// Default none.
 	SendProxyProtocol string `yaml:"send_proxy_protocol"`
+	// DrainTimeout is how long a draining server's long-lived connections
+	// (WebSockets) may go on before they are closed. Default 30s.
+	DrainTimeout Duration `yaml:"drain_timeout"`
 	// ResolveInterval is how often the host names of servers are resolved
 	// again; traffic follows a changed address without a reload.
 	// Default 30s.
@@ -266,6 +269,7 @@ func (b *Backend) setDefaults() {
 	b.PreserveHost = true
 	b.SendProxyProtocol = "none"
 	b.ResolveInterval = Duration(30e9)
+	b.DrainTimeout = Duration(30e9)
 	b.Timeouts.setDefaults()
 }
 

@@ -35,6 +35,9 @@ func (v *validator) backends(c *Config) {
 		if b.Retries < 0 {
 			v.errf(p+".retries", "must be 0 or more, not %d", b.Retries)
 		}
+		if b.DrainTimeout < 0 {
+			v.errf(p+".drain_timeout", "must be 0 or more")
+		}
 		if b.ResolveInterval <= 0 {
 			v.errf(p+".resolve_interval", "must be greater than 0")
 		}

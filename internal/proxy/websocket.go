@@ -46,6 +46,8 @@ func (ex *exchange) switchProtocols(res *http.Response) {
 	t := &tunnel{client: conn, server: back}
 	ex.h.tunnel.add(t)
 	defer ex.h.tunnel.remove(t)
+	// A drain of the server closes the tunnel after its drain_timeout.
+	defer ex.server.Track(t)()
 	ex.bytesOut += t.run(ex.h, brw.Reader)
 }
 

@@ -8,7 +8,9 @@
 package upstream
 
 import (
+	"io"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -92,6 +94,11 @@ type Server struct {
 	// responses counts answers by status class: 1xx..5xx, and 0 for
 	// requests that got no response from the server.
 	responses [6]atomic.Uint64
+
+	longMu sync.Mutex // guards long
+	// long holds the server's long-lived connections (WebSocket tunnels,
+	// TCP streams) so that a drain can close them after its timeout.
+	long map[io.Closer]struct{}
 }
 
 // NewServer returns a server in the given state with the given weight.
@@ -195,4 +202,35 @@ func ClassName(class int) string {
 		return "none"
 	}
 	return string(rune('0'+class)) + "xx"
+}
+
+// Track registers a long-lived connection to the server; the returned func
+// unregisters it. Only such connections pay for the lock.
+func (s *Server) Track(c io.Closer) (untrack func()) {
+	s.longMu.Lock()
+	if s.long == nil {
+		s.long = make(map[io.Closer]struct{})
+	}
+	s.long[c] = struct{}{}
+	s.longMu.Unlock()
+	return func() {
+		s.longMu.Lock()
+		delete(s.long, c)
+		s.longMu.Unlock()
+	}
+}
+
+// CloseLongLived closes every long-lived connection to the server and
+// returns how many there were.
+func (s *Server) CloseLongLived() int {
+	s.longMu.Lock()
+	cs := make([]io.Closer, 0, len(s.long))
+	for c := range s.long {
+		cs = append(cs, c)
+	}
+	s.longMu.Unlock()
+	for _, c := range cs {
+		_ = c.Close()
+	}
+	return len(cs)
 }
