@@ -43,8 +43,8 @@ type Options struct {
 
 // Server is the admin endpoint.
 type Server struct {
-	o   Options
-	log *slog.Logger
+	o    Options
+	log  *slog.Logger
 	srv  *http.Server
 	ln   net.Listener
 	errc chan error

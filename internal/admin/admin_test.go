@@ -27,9 +27,9 @@ type fixture struct {
 	// release lets requests to /slow finish; entered says one arrived.
 	release, entered chan struct{}
 	eng              *engine.Engine
-	admin string // base URL of the admin endpoint
-	proxy string // base URL of the proxy listener
-	hits  map[string]*int
+	admin            string // base URL of the admin endpoint
+	proxy            string // base URL of the proxy listener
+	hits             map[string]*int
 }
 
 func newFixture(t *testing.T) *fixture {

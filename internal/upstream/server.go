@@ -79,8 +79,8 @@ type Server struct {
 	Transport http.RoundTripper
 
 	// state mirrors health.State for the per-request path.
-	state  atomic.Uint32
-	admin  atomic.Uint32
+	state atomic.Uint32
+	admin atomic.Uint32
 	// target is where connections go for a server named by host name
 	// (see resolve.go); nil for one addressed by IP.
 	target atomic.Pointer[dialTarget]
