@@ -19,6 +19,7 @@ type serverCollector struct {
 	weight   *prometheus.Desc
 	inflight *prometheus.Desc
 	requests *prometheus.Desc
+	checks   *prometheus.Desc
 }
 
 var serverLabels = []string{"backend", "server"}
@@ -36,6 +37,8 @@ func newServerCollector(e Engine) *serverCollector {
 			"Requests and connections in progress on the server.", serverLabels, nil),
 		requests: prometheus.NewDesc("portier_requests_total",
 			"Requests answered, by backend, server and status class.", append(serverLabels, "code"), nil),
+		checks: prometheus.NewDesc("portier_health_checks_total",
+			"Active health checks, by result: pass or fail.", append(serverLabels, "result"), nil),
 	}
 }
 
@@ -45,6 +48,7 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.weight
 	ch <- c.inflight
 	ch <- c.requests
+	ch <- c.checks
 }
 
 var stateNames = []string{"pending", "up", "down", "draining", "maintenance"}
@@ -80,6 +84,11 @@ func (c *serverCollector) collectServer(ch chan<- prometheus.Metric, s *upstream
 	}
 	gauge(c.weight, float64(s.Weight()))
 	gauge(c.inflight, float64(s.InFlight()))
+	failed, passed := s.Checks()
+	if failed+passed > 0 {
+		ch <- prometheus.MustNewConstMetric(c.checks, prometheus.CounterValue, float64(passed), s.Backend, s.Name, "pass")
+		ch <- prometheus.MustNewConstMetric(c.checks, prometheus.CounterValue, float64(failed), s.Backend, s.Name, "fail")
+	}
 	for class, n := range s.Responses() {
 		if n > 0 {
 			ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(n), s.Backend, s.Name, upstream.ClassName(class))

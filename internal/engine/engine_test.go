@@ -1,11 +1,14 @@
 package engine
 
 import (
+	"bytes"
 	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -44,13 +47,36 @@ func newApp(t *testing.T, name string, healthy bool) *app {
 
 func (a *app) addr() string { return a.srv.Listener.Addr().String() }
 
-// startEngine runs cfg and returns the engine and the proxy's base URL.
-func startEngine(t *testing.T, cfg *config.Config) (*Engine, string) {
+// syncBuffer is a bytes.Buffer safe for a logger and a test to share.
+type syncBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// startEngine runs cfg and returns the engine and the proxy's base URL;
+// access lines go to access when it is given.
+func startEngine(t *testing.T, cfg *config.Config, access ...*syncBuffer) (*Engine, string) {
 	t.Helper()
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	e := New(Options{Logger: slog.New(slog.DiscardHandler)})
+	o := Options{Logger: slog.New(slog.DiscardHandler)}
+	if len(access) > 0 {
+		o.AccessLog = slog.New(slog.NewJSONHandler(access[0], nil))
+	}
+	e := New(o)
 	if err := e.Start(cfg); err != nil {
 		t.Fatal(err)
 	}
@@ -96,6 +122,16 @@ func waitState(t *testing.T, s *upstream.Server, st upstream.State, d time.Durat
 		time.Sleep(5 * time.Millisecond)
 	}
 	return time.Since(start)
+}
+
+// waitFor polls cond for up to 2s.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	for start := time.Now(); !cond(); time.Sleep(5 * time.Millisecond) {
+		if time.Since(start) > 2*time.Second {
+			t.Fatal("condition not met within 2s")
+		}
+	}
 }
 
 func mustGet(t *testing.T, url string) (int, string) {
@@ -147,7 +183,8 @@ func TestServerEarnsItsTraffic(t *testing.T) {
 // slack), and back after rise passes; all down is 503 at once.
 func TestFailingServerLeavesRotation(t *testing.T) {
 	a, b := newApp(t, "a", true), newApp(t, "b", true)
-	e, base := startEngine(t, checkedConfig(config.NewServer("a", a.addr()), config.NewServer("b", b.addr())))
+	access := &syncBuffer{}
+	e, base := startEngine(t, checkedConfig(config.NewServer("a", a.addr()), config.NewServer("b", b.addr())), access)
 	sa := server(e, "a")
 	waitState(t, sa, upstream.Up, 2*time.Second)
 	waitState(t, server(e, "b"), upstream.Up, 2*time.Second)
@@ -175,6 +212,16 @@ func TestFailingServerLeavesRotation(t *testing.T) {
 	code, reason := mustGet(t, base+"/")
 	if elapsed := time.Since(start); code != 503 || reason != "no_healthy_server" || elapsed > 50*time.Millisecond {
 		t.Fatalf("all servers down: %d %q after %v, want 503 no_healthy_server within 50ms", code, reason, elapsed)
+	}
+	// The access line names every server that could not take it, and why.
+	waitFor(t, func() bool { return strings.Contains(access.String(), `"reason":"no_healthy_server"`) })
+	for _, want := range []string{`"servers":"a down (status 503 since `, `; b down (status 503 since `} {
+		if !strings.Contains(access.String(), want) {
+			t.Errorf("access log lacks %s:\n%s", want, access.String())
+		}
+	}
+	if failed, passed := server(e, "b").Checks(); failed < 3 || passed < 2 {
+		t.Errorf("health checks counted for b: %d failed, %d passed", failed, passed)
 	}
 
 	a.healthy.Store(true)

@@ -31,6 +31,9 @@ func (s *Snapshot) startHealth(logger *slog.Logger) error {
 			SlowStart: c.SlowStart.D(),
 			Logger:    logger,
 			OnChange:  b.Balancer.Reweight,
+			OnCheck: func(srv *upstream.Server, ok bool, _ string) {
+				srv.CountCheck(ok)
+			},
 		})
 		if err != nil {
 			s.stopHealth()

@@ -2,7 +2,10 @@ package proxy
 
 import (
 	"log/slog"
+	"strings"
 	"time"
+
+	"github.com/portier/portier/internal/upstream"
 )
 
 // Access log attribute keys: the JSON field names of DESIGN.md's access
@@ -25,6 +28,7 @@ const (
 	keyTTFB            = "ttfb"
 	keyReason          = "reason"
 	keyAttempts        = "attempts"
+	keyServers         = "servers"
 )
 
 // Reason classes of failed requests (DESIGN.md promise 4). Connect failures
@@ -95,5 +99,42 @@ func (ex *exchange) logAccess() {
 		n-- // reason is only logged on errors; attempts moves up
 		attrs[n-1] = attrs[n]
 	}
+	if ex.reason == reasonNoHealthyServer && ex.backend != nil {
+		// Say which servers could not take the request and why: the
+		// operator reading this line should not have to look elsewhere.
+		all := append(attrs[:n:n], slog.String(keyServers, serversDown(ex.backend)))
+		al.LogAttrs(ctx, slog.LevelInfo, accessMsg, all...)
+		return
+	}
 	al.LogAttrs(ctx, slog.LevelInfo, accessMsg, attrs[:n]...)
+}
+
+// serversDown describes each server of b that cannot take traffic:
+// "web-1 down (status 503 since 2026-11-21T10:00:00Z); web-2 maintenance".
+func serversDown(b *Backend) string {
+	var sb strings.Builder
+	for _, s := range b.Servers {
+		if s.Available() {
+			continue
+		}
+		if sb.Len() > 0 {
+			sb.WriteString("; ")
+		}
+		sb.WriteString(s.Name)
+		sb.WriteByte(' ')
+		if a := s.Admin(); a != upstream.Ready {
+			sb.WriteString(a.String())
+			continue
+		}
+		h := s.Health()
+		if h.State == upstream.Up {
+			sb.WriteString("at weight 0")
+			continue
+		}
+		sb.WriteString(h.State.String())
+		if h.Reason != "" {
+			sb.WriteString(" (" + h.Reason + " since " + h.Since.UTC().Format(time.RFC3339) + ")")
+		}
+	}
+	return sb.String()
 }

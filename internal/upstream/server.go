@@ -94,6 +94,8 @@ type Server struct {
 	// responses counts answers by status class: 1xx..5xx, and 0 for
 	// requests that got no response from the server.
 	responses [6]atomic.Uint64
+	// checks counts active health checks: [0] failed, [1] passed.
+	checks [2]atomic.Uint64
 
 	longMu sync.Mutex // guards long
 	// long holds the server's long-lived connections (WebSocket tunnels,
@@ -233,4 +235,18 @@ func (s *Server) CloseLongLived() int {
 		_ = c.Close()
 	}
 	return len(cs)
+}
+
+// CountCheck counts an active health check's result.
+func (s *Server) CountCheck(ok bool) {
+	if ok {
+		s.checks[1].Add(1)
+	} else {
+		s.checks[0].Add(1)
+	}
+}
+
+// Checks returns the counts of failed and passed active health checks.
+func (s *Server) Checks() (failed, passed uint64) {
+	return s.checks[0].Load(), s.checks[1].Load()
 }
