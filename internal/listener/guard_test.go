@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portier/portier/internal/config"
 )
@@ -238,4 +239,47 @@ func doRequest(t *testing.T, c *http.Client, url string, header int, body string
 	_, _ = io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	return resp
+}
+
+// TestBackgroundReadByte: while a handler runs, net/http reads one byte
+// ahead from another goroutine; a request whose first byte came that way is
+// not in the last read whole, so a chunked request with Content-Length
+// cannot be told apart and its connection is closed after it.
+func TestBackgroundReadByte(t *testing.T) {
+	entered := make(chan struct{})
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/wait" {
+			close(entered)
+			rc := r.Context().Value(connKey{}).(*recordingConn)
+			tick := time.NewTicker(time.Millisecond)
+			defer tick.Stop()
+			for deadline := time.Now().Add(5 * time.Second); rc.ones.Load() == 0; <-tick.C {
+				if time.Now().After(deadline) {
+					http.Error(w, "no byte read ahead", http.StatusInternalServerError)
+					return
+				}
+			}
+		}
+		echo().ServeHTTP(w, r)
+	})
+	l := start(t, Options{Config: testConfig(config.ProtocolHTTP), Handler: h})
+	c, br := rawConn(t, l.Addr().String())
+	if _, err := io.WriteString(c, "GET /wait HTTP/1.1\r\nHost: a\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	<-entered
+	smuggle := "POST /2 HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\nContent-Length: 40\r\n\r\n0\r\n\r\n" +
+		"GET /smuggled HTTP/1.1\r\nHost: a\r\n\r\n"
+	if _, err := io.WriteString(c, smuggle); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"/wait", "/2"} {
+		resp, body := readResponse(t, br)
+		if resp.StatusCode != 200 || resp.Header.Get("X-Path") != want {
+			t.Fatalf("got %d %s %q, want 200 for %s", resp.StatusCode, resp.Header.Get("X-Path"), body, want)
+		}
+	}
+	if !closedByServer(c, br) {
+		t.Fatal("connection kept open after a request that could not be checked")
+	}
 }

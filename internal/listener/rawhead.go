@@ -25,20 +25,20 @@ import (
 type recordingConn struct {
 	net.Conn
 
-	// last, split and cleanEnd are written by reads of more than one byte,
-	// which net/http makes from the connection's serving goroutine, or from a
-	// body reader it synchronises with that goroutine.
-	last     []byte // what the last read returned
-	split    bool   // a one-byte read came between the read before last and last
-	cleanEnd bool   // the read before last ended with an empty line, or there was none
-	// lastEndsClean says whether last ends with an empty line.
-	lastEndsClean bool
-	seenOnes      uint32 // ones when last was recorded
+	// The fields below ones are written by reads of more than one byte,
+	// which net/http makes from the connection's serving goroutine, or from
+	// a body reader it synchronises with that goroutine.
 
-	// ones counts bytes got by one-byte reads. net/http's background read (which watches
-	// for a client going away while a handler runs) reads one byte from
-	// another goroutine, so it only touches this atomic counter.
+	// ones counts bytes got by one-byte reads. net/http's background read
+	// (which watches for a client going away while a handler runs) reads one
+	// byte from another goroutine, so it only touches this atomic counter.
 	ones atomic.Uint32
+
+	last          []byte // what the last read returned
+	split         bool   // a one-byte read got a byte between the read before last and last
+	cleanEnd      bool   // the read before last ended with an empty line, or there was none
+	lastEndsClean bool   // last ends with an empty line
+	seenOnes      uint32 // ones when split was last judged
 }
 
 func newRecordingConn(c net.Conn) *recordingConn {
@@ -47,25 +47,22 @@ func newRecordingConn(c net.Conn) *recordingConn {
 
 // Read reads from the connection and records the returned slice.
 func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
 	if len(p) == 1 {
-		n, err := c.Conn.Read(p)
 		if n == 1 {
 			c.ones.Add(1)
 		}
 		return n, err
 	}
-	n, err := c.Conn.Read(p)
-	if o := c.ones.Load(); o != c.seenOnes {
-		c.split, c.seenOnes = true, o
-	} else {
-		c.split = false
-	}
-	// Judge how this read ends now: by the next read, net/http may have
-	// reused the buffer under last.
-	if n > 0 {
-		c.cleanEnd, c.lastEndsClean = c.lastEndsClean, endsWithEmptyLine(p[:n])
-	}
 	c.last = p[:n]
+	if n == 0 {
+		return n, err
+	}
+	o := c.ones.Load()
+	c.split, c.seenOnes = o != c.seenOnes, o
+	// Judge how this read ends now: by the next read, net/http may have
+	// reused the buffer under it.
+	c.cleanEnd, c.lastEndsClean = c.lastEndsClean, endsWithEmptyLine(p[:n])
 	return n, err
 }
 
