@@ -47,6 +47,8 @@ type Route struct {
 	PathPrefix  string
 	StripPrefix bool
 	AddPrefix   string
+
+	split splitState
 }
 
 // Variant is one backend of a split route.
