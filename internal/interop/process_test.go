@@ -27,7 +27,7 @@ func requireTool(t *testing.T, name string) string {
 	if p := filepath.Join("/usr/sbin", name); isExecutable(p) {
 		return p
 	}
-	if os.Getenv("CI") != "" {
+	if ci := os.Getenv("CI"); ci != "" && ci != "false" && ci != "0" {
 		t.Fatalf("%s is not installed (run scripts/install-test-deps.sh)", name)
 	}
 	t.Skipf("%s is not installed (run scripts/install-test-deps.sh)", name)
