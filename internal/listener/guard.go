@@ -5,6 +5,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 )
 
 // guard is the handler that stands between net/http and the proxy: it
@@ -27,9 +28,13 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	chunked := r.ProtoMajor == 1 && len(r.TransferEncoding) > 0
 	fieldBytes := -1 // unknown until counted
+	var rc *recordingConn
 	if r.ProtoMajor == 1 {
+		if !g.tls {
+			rc, _ = r.Context().Value(connKey{}).(*recordingConn)
+		}
 		var ok bool
-		if fieldBytes, ok = g.checkFraming(w, r, chunked); !ok {
+		if fieldBytes, ok = checkFraming(w, r, rc, chunked); !ok {
 			return
 		}
 	}
@@ -45,7 +50,7 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if chunked || g.maxBody > 0 && r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
-		g.serveWatched(w, r)
+		g.serveWatched(w, r, rc)
 		return
 	}
 	g.next.ServeHTTP(w, r)
@@ -57,16 +62,18 @@ func (g *guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Transfer-Encoding it drops, and chunked ones, whose Content-Length it
 // drops) are refused when the raw head shows both framings, and answered
 // with Connection: close when the raw head cannot be found. On TLS listeners
-// there is no raw head, so such requests always close the connection after
-// their response: a smuggled remainder is never read as a next request.
-func (g *guard) checkFraming(w http.ResponseWriter, r *http.Request, chunked bool) (int, bool) {
+// (rc is nil) there is no raw head, so such requests always close the
+// connection after their response: a smuggled remainder is never read as a
+// next request.
+func checkFraming(w http.ResponseWriter, r *http.Request, rc *recordingConn, chunked bool) (int, bool) {
 	http10 := r.ProtoMinor == 0
 	var f headFacts
 	found := false
-	if !g.tls {
-		if rc, _ := r.Context().Value(connKey{}).(*recordingConn); rc != nil {
-			f, found = rc.scanHead(r.Method, r.RequestURI)
-		}
+	if rc != nil {
+		f, found = rc.scanHead(r.Method, r.RequestURI)
+		// A bodyless request whose head ends the read leaves the connection
+		// at a request boundary: the next read starts a request.
+		rc.boundary = found && f.atEnd && !chunked && r.ContentLength == 0
 	}
 	if !found {
 		// obs-fold cannot be checked; net/http replaces it with SP, which
@@ -107,7 +114,7 @@ func headerBytes(r *http.Request, limit int) int {
 // lazily, or a body of unknown length under a size limit). A framing error
 // or an exceeded limit turns the response into 400 or 413 if the handler
 // has not sent its status yet, whatever the handler answered.
-func (g *guard) serveWatched(w http.ResponseWriter, r *http.Request) {
+func (g *guard) serveWatched(w http.ResponseWriter, r *http.Request, rc *recordingConn) {
 	b := &watchedBody{rc: r.Body}
 	if g.maxBody > 0 {
 		b.rc = http.MaxBytesReader(w, r.Body, g.maxBody)
@@ -115,25 +122,38 @@ func (g *guard) serveWatched(w http.ResponseWriter, r *http.Request) {
 	r.Body = b
 	ww := &watchedWriter{ResponseWriter: w, r: r, body: b}
 	g.next.ServeHTTP(ww, r)
-	if !ww.sent && b.status != 0 {
-		reject(w, r, b.status)
+	if status := int(b.status.Load()); !ww.sent && status != 0 {
+		reject(w, r, status)
+	}
+	if rc != nil && b.eof.Load() {
+		// The chunked body was read to its end, so net/http reads the
+		// connection no more for it. If the read that brought that end ends
+		// with it (an empty line), the next read starts a request.
+		rc.boundary = endsWithEmptyLine(rc.last)
 	}
 }
 
-// watchedBody notes the status a body read error calls for.
+// watchedBody notes the end of the body and the status a read error calls
+// for. The handler may read it from another goroutine (a transport copying
+// it upstream), hence the atomics.
 type watchedBody struct {
 	rc     io.ReadCloser
-	status int // 400 or 413 after a failed read, else 0
+	status atomic.Int32 // 400 or 413 after a failed read, else 0
+	eof    atomic.Bool  // the body was read to its end
 }
 
 func (b *watchedBody) Read(p []byte) (int, error) {
 	n, err := b.rc.Read(p)
-	if err != nil && err != io.EOF && b.status == 0 {
-		b.status = http.StatusBadRequest
+	switch {
+	case err == io.EOF:
+		b.eof.Store(true)
+	case err != nil && b.status.Load() == 0:
+		status := int32(http.StatusBadRequest)
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			b.status = http.StatusRequestEntityTooLarge
+			status = http.StatusRequestEntityTooLarge
 		}
+		b.status.Store(status)
 	}
 	return n, err
 }
@@ -158,9 +178,9 @@ func (w *watchedWriter) WriteHeader(code int) {
 	if w.sent {
 		return
 	}
-	if w.body.status != 0 {
+	if status := int(w.body.status.Load()); status != 0 {
 		w.sent, w.replaced = true, true
-		reject(w.ResponseWriter, w.r, w.body.status)
+		reject(w.ResponseWriter, w.r, status)
 		return
 	}
 	if code >= 200 {

@@ -14,7 +14,14 @@ import (
 // request. RFC 9112 §6.1 and §6.3 call both a smuggling signal that ought to
 // be an error, so on plain listeners every connection is wrapped in a
 // recordingConn that remembers the slice of its last read, and the guard
-// looks for the raw request head there when it needs to.
+// looks for the raw request head there.
+//
+// Finding the head must not be fooled by a body that contains text shaped
+// like a request. A line in the last read is a candidate only if it follows
+// a line end inside that read, or if it starts the read and the read before
+// ended exactly at a request boundary: at the end of a bodyless request's
+// head (the guard knows) or of a chunked body (the guard sees its end).
+// Candidates must be unique; anything unclear counts as not found.
 
 // recordingConn is a net.Conn that records which bytes its last read
 // returned. It does not copy or scan them: the slice points into net/http's
@@ -25,24 +32,25 @@ import (
 type recordingConn struct {
 	net.Conn
 
-	// The fields below ones are written by reads of more than one byte,
-	// which net/http makes from the connection's serving goroutine, or from
-	// a body reader it synchronises with that goroutine.
+	// ahead records one-byte reads that got a byte: their count << 8 | the
+	// last byte. net/http's background read (which watches for a client going
+	// away while a handler runs) makes them from another goroutine, which
+	// touches nothing else; the byte it gets precedes the next read's bytes.
+	ahead atomic.Uint64
 
-	// ones counts bytes got by one-byte reads. net/http's background read
-	// (which watches for a client going away while a handler runs) reads one
-	// byte from another goroutine, so it only touches this atomic counter.
-	ones atomic.Uint32
+	// The fields below are used by reads of more than one byte, which
+	// net/http makes from the connection's serving goroutine, or from a
+	// body reader it synchronises with that goroutine, and by the guard.
 
-	last          []byte // what the last read returned
-	split         bool   // a one-byte read got a byte between the read before last and last
-	cleanEnd      bool   // the read before last ended with an empty line, or there was none
-	lastEndsClean bool   // last ends with an empty line
-	seenOnes      uint32 // ones when split was last judged
+	last      []byte // what the last read returned
+	lead      int    // the byte read ahead just before last, or -1
+	trusted   bool   // last starts at a request boundary (after lead, if any)
+	boundary  bool   // the bytes read so far end at a request boundary
+	seenAhead uint64 // ahead when last was read
 }
 
 func newRecordingConn(c net.Conn) *recordingConn {
-	return &recordingConn{Conn: c, cleanEnd: true, lastEndsClean: true}
+	return &recordingConn{Conn: c, lead: -1, boundary: true}
 }
 
 // Read reads from the connection and records the returned slice.
@@ -50,7 +58,7 @@ func (c *recordingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if len(p) == 1 {
 		if n == 1 {
-			c.ones.Add(1)
+			c.ahead.Store((c.ahead.Load()>>8+1)<<8 | uint64(p[0]))
 		}
 		return n, err
 	}
@@ -58,11 +66,14 @@ func (c *recordingConn) Read(p []byte) (int, error) {
 	if n == 0 {
 		return n, err
 	}
-	o := c.ones.Load()
-	c.split, c.seenOnes = o != c.seenOnes, o
-	// Judge how this read ends now: by the next read, net/http may have
-	// reused the buffer under it.
-	c.cleanEnd, c.lastEndsClean = c.lastEndsClean, endsWithEmptyLine(p[:n])
+	a := c.ahead.Load()
+	got := a>>8 - c.seenAhead>>8
+	c.seenAhead = a
+	c.trusted, c.lead = c.boundary && got <= 1, -1
+	if c.trusted && got == 1 {
+		c.lead = int(byte(a))
+	}
+	c.boundary = false
 	return n, err
 }
 
@@ -112,25 +123,32 @@ type headFacts struct {
 	fold             bool // a line starts with SP or HTAB (obs-fold, RFC 9112 §5.2)
 	transferEncoding bool // a Transfer-Encoding field is present
 	contentLength    bool // a Content-Length field is present
+	atEnd            bool // the head ends where the read ends
 }
 
-// scanHead finds, in one pass over c.last, the raw head of the request
-// whose request line starts with method SP target SP, and reads its field
-// lines. It reports false when the head cannot be told apart with
-// certainty: it spans reads, it is not wholly in the last read, or two
-// lines look like its request line.
+// headQuery says what scanHead looks for.
+type headQuery struct {
+	method, target string // the request line starts with method SP target SP
+	atStart        bool   // the buffer starts at a request boundary
+	lead           int    // a byte that came just before the buffer, or -1
+}
+
+// scanHead finds, in one pass over c.last, the raw head of the request with
+// this method and target, and reads its field lines. It reports false when
+// the head cannot be told apart with certainty: it spans reads, it is not
+// wholly in the last read, or two lines look like its request line.
 func (c *recordingConn) scanHead(method, target string) (headFacts, bool) {
-	// A head at offset 0 is trusted only if the read before ended with an
-	// empty line and no out-of-band byte from a background read came between.
-	return scanHead(c.last, c.cleanEnd && !c.split, method, target)
+	return scanHead(c.last, headQuery{method: method, target: target, atStart: c.trusted, lead: c.lead})
 }
 
-func scanHead(buf []byte, atStart bool, method, target string) (headFacts, bool) {
+func scanHead(buf []byte, q headQuery) (headFacts, bool) {
 	var f headFacts
 	found, inHead, fields := 0, false, 0
 	pos := 0
-	if !atStart {
+	if !q.atStart {
 		pos = lineAfter(buf, 0)
+	} else if q.lead == '\n' {
+		q.lead = -1 // a line end before the buffer: the buffer starts a line
 	}
 	for pos >= 0 && pos < len(buf) {
 		next := lineAfter(buf, pos)
@@ -142,7 +160,9 @@ func scanHead(buf []byte, atStart bool, method, target string) (headFacts, bool)
 		}
 		line := buf[pos:next]
 		switch {
-		case isRequestLine(line, method, target):
+		case pos == 0 && q.lead >= 0 && len(q.method) > 0 && q.method[0] == byte(q.lead) &&
+			isRequestLine(line, q.method[1:], q.target),
+			(pos > 0 || q.lead < 0) && isRequestLine(line, q.method, q.target):
 			if found++; found > 1 {
 				return f, false
 			}
@@ -151,6 +171,7 @@ func scanHead(buf []byte, atStart bool, method, target string) (headFacts, bool)
 		case len(line) == 1 || len(line) == 2 && line[0] == '\r':
 			inHead = false
 			f.fieldBytes = pos - fields
+			f.atEnd = next == len(buf)
 		default:
 			inspectLine(&f, line)
 		}
