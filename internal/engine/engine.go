@@ -91,7 +91,7 @@ func (e *Engine) Start(cfg *config.Config) error {
 		}
 		if err != nil {
 			closeAll()
-			return fmt.Errorf("listeners[%d] (%s): %w", i, lc.Name, err)
+			return fmt.Errorf("listeners[%d]: %w", i, err) // the listener names itself
 		}
 		rs = append(rs, &running{name: lc.Name, ln: ln, handler: h})
 	}
