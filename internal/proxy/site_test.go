@@ -69,6 +69,45 @@ func TestSplit(t *testing.T) {
 	}
 }
 
+// TestSplitPassesOverAVariantThatCannotServe: with every server of one
+// variant out (drained, down), the split sends all traffic, sticky clients
+// included, to the variants that can serve it.
+func TestSplitPassesOverAVariantThatCannotServe(t *testing.T) {
+	v1 := newBackend(t, "v1", upstream.TransportOptions{}, startBackend(t, named("v1")))
+	v2 := newBackend(t, "v2", upstream.TransportOptions{}, startBackend(t, named("v2")))
+	rt := &Route{Name: "app", Split: []Variant{{Backend: v1, Weight: 80}, {Backend: v2, Weight: 20}},
+		StickyCookie: "portier_variant"}
+	base, c := startProxy(t, NewHandler(Options{}, newSite(t, routeSpec{route: rt})), false)
+	get := func(cookie string) (int, string) {
+		req := mustReq(t, "GET", base+"/", "")
+		if cookie != "" {
+			req.AddCookie(&http.Cookie{Name: "portier_variant", Value: cookie})
+		}
+		res, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		return res.StatusCode, readAll(t, res.Body)
+	}
+	v1.Servers[0].SetAdmin(upstream.Draining)
+	for _, cookie := range []string{"", "v1"} {
+		for range 10 {
+			if code, body := get(cookie); code != 200 || body != "v2" {
+				t.Fatalf("cookie %q with v1 drained: %d %q", cookie, code, body)
+			}
+		}
+	}
+	v2.Servers[0].SetState(upstream.Down)
+	if code, body := get(""); code != 503 || !strings.Contains(body, "no_healthy_server") {
+		t.Fatalf("no variant can serve: %d %q", code, body)
+	}
+	v1.Servers[0].SetAdmin(upstream.Ready)
+	if code, body := get(""); code != 200 || body != "v1" {
+		t.Fatalf("v1 ready again: %d %q", code, body)
+	}
+}
+
 // TestSwap: a request in flight finishes on the Site it started with while
 // new requests take the new one.
 func TestSwap(t *testing.T) {

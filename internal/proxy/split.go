@@ -19,7 +19,7 @@ func (ex *exchange) pickBackend() *Backend {
 	if rt.StickyCookie != "" {
 		if c, err := ex.r.Cookie(rt.StickyCookie); err == nil {
 			for _, v := range rt.Split {
-				if v.Weight > 0 && v.Backend != nil && v.Backend.Name == c.Value {
+				if v.Weight > 0 && v.Backend != nil && v.Backend.Name == c.Value && canServe(v.Backend) {
 					return v.Backend
 				}
 			}
@@ -32,7 +32,17 @@ func (ex *exchange) pickBackend() *Backend {
 	if len(seq) == 0 {
 		return nil
 	}
-	be := rt.Split[seq[(rt.split.next.Add(1)-1)%uint64(len(seq))]].Backend
+	// A variant with no server that can take the request is passed over
+	// for the next one in the schedule: a split must not send 80% of the
+	// traffic to a drained or failed variant. When none can, the first
+	// pick stands and answers no_healthy_server.
+	start := rt.split.next.Add(1) - 1
+	be := rt.Split[seq[start%uint64(len(seq))]].Backend
+	for i := uint64(1); i < uint64(len(seq)) && !canServe(be); i++ {
+		if next := rt.Split[seq[(start+i)%uint64(len(seq))]].Backend; canServe(next) {
+			be = next
+		}
+	}
 	if be != nil && rt.StickyCookie != "" {
 		c := http.Cookie{Name: rt.StickyCookie, Value: be.Name, Path: "/",
 			HttpOnly: true, SameSite: http.SameSiteLaxMode}
@@ -60,6 +70,16 @@ func hashKey(be *Backend, r *http.Request) uint64 {
 		s = r.URL.Path
 	}
 	return balancer.HashString(s)
+}
+
+// canServe reports whether any server of b may take a new request.
+func canServe(b *Backend) bool {
+	for _, s := range b.Servers {
+		if s.Available() {
+			return true
+		}
+	}
+	return false
 }
 
 // splitState is a split route's schedule of variants, built on first use.
