@@ -17,6 +17,7 @@ Usage:
   portier validate -c portier.yaml      check a configuration: every error, with file, line and key
   portier proxy --from :8080 --to 127.0.0.1:9001,127.0.0.1:9002
                                         proxy without a configuration file
+  portier diff old.yaml new.yaml        what a reload from old to new would change
   portier ctl status|drain|maint|ready|weight ...
                                         the admin API from the command line
   portier version                       print the version
@@ -46,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(rest, stdout, stderr)
 	case "ctl":
 		return cmdCtl(rest, stdout, stderr)
+	case "diff":
+		return cmdDiff(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0
