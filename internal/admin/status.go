@@ -246,10 +246,8 @@ func (s *Server) setState(w http.ResponseWriter, r *http.Request) {
 
 // drainTimeout is the configured drain_timeout of a backend.
 func (s *Server) drainTimeout(backend string) time.Duration {
-	for _, b := range s.o.Engine.Snapshot().Config.Backends {
-		if b.Name == backend {
-			return b.DrainTimeout.D()
-		}
+	if b := s.o.Engine.Snapshot().Config.Backend(backend); b != nil {
+		return b.DrainTimeout.D()
 	}
 	return 0
 }

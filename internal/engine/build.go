@@ -7,7 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strings"
+	"slices"
 
 	"github.com/portier/portier/internal/balancer"
 	"github.com/portier/portier/internal/config"
@@ -70,30 +70,12 @@ func Build(cfg *config.Config) (*Snapshot, error) {
 	return s, nil
 }
 
-// routeServes reports whether route r is served on listener l.
-func routeServes(cfg *config.Config, r *config.Route, l string) bool {
-	if len(r.Listeners) == 0 {
-		for i := range cfg.Listeners {
-			if cfg.Listeners[i].Name == l {
-				return cfg.Listeners[i].Protocol != config.ProtocolTCP
-			}
-		}
-		return false
-	}
-	for _, name := range r.Listeners {
-		if name == l {
-			return true
-		}
-	}
-	return false
-}
-
 func buildSite(cfg *config.Config, listener string, backends map[string]*proxy.Backend) (*proxy.Site, error) {
 	site := &proxy.Site{}
 	var specs []router.Route
 	for i := range cfg.Routes {
 		r := &cfg.Routes[i]
-		if !routeServes(cfg, r, listener) {
+		if !slices.Contains(cfg.ListenersOf(r), listener) {
 			continue
 		}
 		pr := &proxy.Route{
@@ -181,16 +163,15 @@ func hashKey(c *config.Backend) (proxy.HashKind, string) {
 	if c.Balance != config.BalanceHash {
 		return proxy.HashNone, ""
 	}
-	k := c.HashKey
-	switch {
-	case k == "" || k == "client_ip":
-		return proxy.HashClientIP, ""
-	case k == "path":
+	// Validation has already refused a malformed key.
+	kind, name, _ := config.ParseHashKey(c.HashKey)
+	switch kind {
+	case config.HashPath:
 		return proxy.HashPath, ""
-	case strings.HasPrefix(k, "header:"):
-		return proxy.HashHeader, strings.TrimPrefix(k, "header:")
-	case strings.HasPrefix(k, "cookie:"):
-		return proxy.HashCookie, strings.TrimPrefix(k, "cookie:")
+	case config.HashHeader:
+		return proxy.HashHeader, name
+	case config.HashCookie:
+		return proxy.HashCookie, name
 	}
 	return proxy.HashClientIP, ""
 }
