@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 	"sync/atomic"
 
 	"github.com/portier/portier/internal/upstream"
@@ -61,19 +62,29 @@ func (s *Snapshot) stopHealth() {
 // anyway), then keeps re-resolving them every resolve_interval.
 func (s *Snapshot) startResolvers(logger *slog.Logger) {
 	res := dnsResolver(s.Config.Resolvers)
+	// Each first resolution may wait for a DNS timeout; run them together
+	// so that a DNS outage delays the start by one timeout, not one per
+	// backend.
+	s.resolvers = make([]*upstream.Resolver, len(s.Config.Backends))
+	var wg sync.WaitGroup
 	for i := range s.Config.Backends {
 		c := &s.Config.Backends[i]
 		b := s.Backends[c.Name]
-		s.resolvers = append(s.resolvers, upstream.StartResolver(upstream.ResolverOptions{
-			Servers:  b.Servers,
-			Interval: c.ResolveInterval.D(),
-			Resolver: res,
-			// An active check reports a name that does not resolve itself.
-			OwnsHealth: func(*upstream.Server) bool { return c.Health == nil },
-			OnChange:   b.Balancer.Reweight,
-			Logger:     logger.With("component", "dns"),
-		}))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.resolvers[i] = upstream.StartResolver(upstream.ResolverOptions{
+				Servers:  b.Servers,
+				Interval: c.ResolveInterval.D(),
+				Resolver: res,
+				// An active check reports a name that does not resolve itself.
+				OwnsHealth: func(*upstream.Server) bool { return c.Health == nil },
+				OnChange:   b.Balancer.Reweight,
+				Logger:     logger.With("component", "dns"),
+			})
+		}()
 	}
+	wg.Wait()
 }
 
 // dnsResolver asks the given DNS servers in turn, or the system's resolver

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"sync"
 	"time"
@@ -136,13 +135,13 @@ func (r *Resolver) resolveAll(ctx context.Context) {
 	wg.Wait()
 }
 
-func (r *Resolver) resolve(ctx context.Context, s *Server) {
+func (r *Resolver) resolve(parent context.Context, s *Server) {
 	host, port, _ := net.SplitHostPort(s.Address)
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	ctx, cancel := context.WithTimeout(parent, 5*time.Second)
 	defer cancel()
 	ips, err := r.o.Resolver.LookupNetIP(ctx, "ip", host)
-	if ctx.Err() != nil && err != nil && errors.Is(ctx.Err(), context.Canceled) {
-		return
+	if parent.Err() != nil {
+		return // stopped: a cancelled lookup says nothing about the name
 	}
 	old := s.target.Load()
 	owns := r.o.OwnsHealth != nil && r.o.OwnsHealth(s)
@@ -184,5 +183,3 @@ func (r *Resolver) changed() {
 		r.o.OnChange()
 	}
 }
-
-var _ interface{ CloseIdleConnections() } = (*http.Transport)(nil)
