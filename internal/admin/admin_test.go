@@ -18,6 +18,7 @@ import (
 
 	"github.com/portier/portier/internal/config"
 	"github.com/portier/portier/internal/engine"
+	"github.com/portier/portier/internal/upstream"
 )
 
 const token = "s3cret-token"
@@ -354,5 +355,29 @@ func TestDrainLetsWorkFinish(t *testing.T) {
 	}
 	if !seen[srv] {
 		t.Fatalf("ready did not restore traffic to %s: %v", srv, seen)
+	}
+}
+
+// closer counts Close calls.
+type closer struct{ closed int }
+
+func (c *closer) Close() error { c.closed++; return nil }
+
+// TestDrainTimerOfAnEarlierChange: drain, ready, drain again: the first
+// drain's timer must not cut the WebSockets short of the second drain's
+// timeout; only the timer of the latest change acts.
+func TestDrainTimerOfAnEarlierChange(t *testing.T) {
+	a := New(Options{Logger: slog.New(slog.DiscardHandler)})
+	srv := upstream.NewServer("pages", "web-1", "127.0.0.1:1", 100, upstream.Up)
+	c := &closer{}
+	defer srv.Track(c)()
+	first := srv.SetAdmin(upstream.Draining)
+	srv.SetAdmin(upstream.Ready)
+	second := srv.SetAdmin(upstream.Draining)
+	if n := a.closeLongLived(srv, first, 0); n != 0 || c.closed != 0 {
+		t.Fatalf("the first drain's timer closed %d connections", n)
+	}
+	if n := a.closeLongLived(srv, second, 0); n != 1 || c.closed != 1 {
+		t.Fatalf("the latest drain's timer closed %d connections, want 1", n)
 	}
 }

@@ -236,10 +236,10 @@ func (s *Server) setState(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	old := srv.Admin()
-	srv.SetAdmin(a)
+	gen := srv.SetAdmin(a)
 	s.log.Info("server state set", "backend", srv.Backend, "server", srv.Name, "from", old.String(), "to", a.String(), "client", r.RemoteAddr)
 	if a != upstream.Ready {
-		s.closeLongLivedLater(srv, s.drainTimeout(srv.Backend))
+		s.closeLongLivedLater(srv, gen, s.drainTimeout(srv.Backend))
 	}
 	writeJSON(w, http.StatusOK, serverStatus(srv))
 }
@@ -253,17 +253,24 @@ func (s *Server) drainTimeout(backend string) time.Duration {
 }
 
 // closeLongLivedLater closes the server's WebSockets once d has passed, if
-// it is still out of rotation then: in-flight requests finish on their own,
-// but a long-lived connection would hold a drained server for ever.
-func (s *Server) closeLongLivedLater(srv *upstream.Server, d time.Duration) {
-	time.AfterFunc(d, func() {
-		if srv.Admin() == upstream.Ready {
-			return
-		}
-		if n := srv.CloseLongLived(); n > 0 {
-			s.log.Info("drain timeout: closed long-lived connections", "backend", srv.Backend, "server", srv.Name, "connections", n, "after", d.String())
-		}
-	})
+// no other state change (gen is this one's) came in between: in-flight
+// requests finish on their own, but a long-lived connection would hold a
+// drained server for ever.
+func (s *Server) closeLongLivedLater(srv *upstream.Server, gen uint64, d time.Duration) {
+	time.AfterFunc(d, func() { s.closeLongLived(srv, gen, d) })
+}
+
+// closeLongLived closes the server's long-lived connections unless its
+// state changed after change gen; it returns how many it closed.
+func (s *Server) closeLongLived(srv *upstream.Server, gen uint64, after time.Duration) int {
+	if srv.AdminGeneration() != gen {
+		return 0
+	}
+	n := srv.CloseLongLived()
+	if n > 0 {
+		s.log.Info("drain timeout: closed long-lived connections", "backend", srv.Backend, "server", srv.Name, "connections", n, "after", after.String())
+	}
+	return n
 }
 
 func (s *Server) setWeight(w http.ResponseWriter, r *http.Request) {

@@ -81,6 +81,9 @@ type Server struct {
 	// state mirrors health.State for the per-request path.
 	state atomic.Uint32
 	admin atomic.Uint32
+	// adminGen counts SetAdmin calls, so that a timer started by one change
+	// can tell whether another came after it.
+	adminGen atomic.Uint64
 	// target is where connections go for a server named by host name
 	// (see resolve.go); nil for one addressed by IP.
 	target atomic.Pointer[dialTarget]
@@ -139,8 +142,15 @@ func (s *Server) SetHealth(st State, reason string, now time.Time) bool {
 // Admin returns the operator's overlay.
 func (s *Server) Admin() Admin { return Admin(s.admin.Load()) }
 
-// SetAdmin sets the operator's overlay.
-func (s *Server) SetAdmin(a Admin) { s.admin.Store(uint32(a)) }
+// SetAdmin sets the operator's overlay and returns the generation of this
+// change (see AdminGeneration).
+func (s *Server) SetAdmin(a Admin) uint64 {
+	s.admin.Store(uint32(a))
+	return s.adminGen.Add(1)
+}
+
+// AdminGeneration returns the generation of the last SetAdmin.
+func (s *Server) AdminGeneration() uint64 { return s.adminGen.Load() }
 
 // Weight returns the server's current effective weight.
 func (s *Server) Weight() int { return int(s.weight.Load()) }
