@@ -14,13 +14,23 @@ func named(name string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, name) })
 }
 
-func TestSplit(t *testing.T) {
-	v1 := newBackend(t, "v1", upstream.TransportOptions{}, startBackend(t, named("v1")))
-	v2 := newBackend(t, "v2", upstream.TransportOptions{}, startBackend(t, named("v2")))
+// splitResponse is one answer through a split route.
+type splitResponse struct {
+	code      int
+	body      string
+	setCookie string
+}
+
+// startSplit runs a proxy whose one route splits 80/20 between backends v1
+// and v2 with a sticky cookie; get sends a request with the cookie, if any.
+func startSplit(t *testing.T) (v1, v2 *Backend, get func(cookie string) splitResponse) {
+	t.Helper()
+	v1 = newBackend(t, "v1", upstream.TransportOptions{}, startBackend(t, named("v1")))
+	v2 = newBackend(t, "v2", upstream.TransportOptions{}, startBackend(t, named("v2")))
 	rt := &Route{Name: "app", Split: []Variant{{Backend: v1, Weight: 80}, {Backend: v2, Weight: 20}},
 		StickyCookie: "portier_variant"}
 	base, c := startProxy(t, NewHandler(Options{}, newSite(t, routeSpec{route: rt})), false)
-	get := func(cookie string) (string, string) {
+	return v1, v2, func(cookie string) splitResponse {
 		req := mustReq(t, "GET", base+"/", "")
 		if cookie != "" {
 			req.AddCookie(&http.Cookie{Name: "portier_variant", Value: cookie})
@@ -30,7 +40,15 @@ func TestSplit(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer res.Body.Close()
-		return readAll(t, res.Body), res.Header.Get("Set-Cookie")
+		return splitResponse{res.StatusCode, readAll(t, res.Body), res.Header.Get("Set-Cookie")}
+	}
+}
+
+func TestSplit(t *testing.T) {
+	_, _, send := startSplit(t)
+	get := func(cookie string) (string, string) {
+		r := send(cookie)
+		return r.body, r.setCookie
 	}
 	t.Run("weights", func(t *testing.T) {
 		counts := map[string]int{}
@@ -42,8 +60,9 @@ func TestSplit(t *testing.T) {
 				t.Fatalf("Set-Cookie %q, want %q", set, want)
 			}
 		}
-		if share := float64(counts["v2"]) / n; share < 0.16 || share > 0.24 {
-			t.Errorf("v2 share %.3f, want about 0.20 (%v)", share, counts)
+		// A smooth schedule, not a coin toss: exactly one in five.
+		if counts["v2"] != n/5 || counts["v1"] != n*4/5 {
+			t.Errorf("split over %d requests: %v, want exactly 80/20", n, counts)
 		}
 	})
 	tests := []struct {
@@ -73,22 +92,10 @@ func TestSplit(t *testing.T) {
 // variant out (drained, down), the split sends all traffic, sticky clients
 // included, to the variants that can serve it.
 func TestSplitPassesOverAVariantThatCannotServe(t *testing.T) {
-	v1 := newBackend(t, "v1", upstream.TransportOptions{}, startBackend(t, named("v1")))
-	v2 := newBackend(t, "v2", upstream.TransportOptions{}, startBackend(t, named("v2")))
-	rt := &Route{Name: "app", Split: []Variant{{Backend: v1, Weight: 80}, {Backend: v2, Weight: 20}},
-		StickyCookie: "portier_variant"}
-	base, c := startProxy(t, NewHandler(Options{}, newSite(t, routeSpec{route: rt})), false)
+	v1, v2, send := startSplit(t)
 	get := func(cookie string) (int, string) {
-		req := mustReq(t, "GET", base+"/", "")
-		if cookie != "" {
-			req.AddCookie(&http.Cookie{Name: "portier_variant", Value: cookie})
-		}
-		res, err := c.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer res.Body.Close()
-		return res.StatusCode, readAll(t, res.Body)
+		r := send(cookie)
+		return r.code, r.body
 	}
 	v1.Servers[0].SetAdmin(upstream.Draining)
 	for _, cookie := range []string{"", "v1"} {
