@@ -76,7 +76,6 @@ func (e *Engine) Start(cfg *config.Config) error {
 			TrustedProxies: trusted(lc.TrustedProxies),
 			Via:            lc.Via,
 			Forwarded:      lc.Forwarded,
-			MaxBodyBytes:   int64(lc.Limits.MaxBodyBytes),
 			Logger:         e.opts.Logger.With("component", "proxy", "listener", lc.Name),
 			AccessLog:      e.opts.AccessLog,
 		}, snap.Sites[lc.Name])

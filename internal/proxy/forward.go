@@ -120,10 +120,6 @@ func (ex *exchange) serve() {
 		ex.fail(http.StatusServiceUnavailable, reasonNoHealthyServer)
 		return
 	}
-	if h.o.MaxBodyBytes > 0 && r.ContentLength > h.o.MaxBodyBytes {
-		ex.fail(http.StatusRequestEntityTooLarge, reasonBodyTooLarge)
-		return
-	}
 	ex.forward()
 }
 
@@ -209,11 +205,9 @@ func (ex *exchange) outgoing() *http.Request {
 	case r.Body == nil || r.Body == http.NoBody || r.ContentLength == 0:
 		out.Body = nil
 	default:
-		body := r.Body
-		if h.o.MaxBodyBytes > 0 {
-			body = http.MaxBytesReader(ex.w, body, h.o.MaxBodyBytes)
-		}
-		ex.body = &bodyReader{rc: body}
+		// The listener limits the body (max_body_bytes); its
+		// *http.MaxBytesError is answered 413 body_too_large here.
+		ex.body = &bodyReader{rc: r.Body}
 		out.Body = ex.body
 		if r.ProtoMajor == 1 {
 			// Let the answer stream while the upload still does.

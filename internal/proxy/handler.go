@@ -27,9 +27,6 @@ type Options struct {
 	Via bool
 	// Forwarded adds an RFC 7239 Forwarded header to requests. Default off.
 	Forwarded bool
-	// MaxBodyBytes limits a request body; larger bodies are answered 413.
-	// Zero means no limit.
-	MaxBodyBytes int64
 	// Logger is the process log; the handler adds component=proxy.
 	// Default: discard.
 	Logger *slog.Logger
