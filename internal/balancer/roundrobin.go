@@ -78,7 +78,7 @@ func (r *rotation) rebuild(servers []*upstream.Server) {
 	for i, s := range servers {
 		weights[i] = max(s.Weight(), 0)
 	}
-	sched := smoothSchedule(weights, scheduleLimit(len(servers)))
+	sched := SmoothSchedule(weights, scheduleLimit(len(servers)))
 	r.schedule.Store(&sched)
 }
 
@@ -119,7 +119,7 @@ func scanFrom(servers []*upstream.Server, start int, tried *Tried) *upstream.Ser
 // weights: sum(weights)/gcd(weights) entries, each an index into weights.
 // Weights are scaled down (keeping every positive weight at least 1) when
 // the period would exceed limit.
-func smoothSchedule(weights []int, limit int) []int32 {
+func SmoothSchedule(weights []int, limit int) []int32 {
 	w := reduceWeights(weights, limit)
 	total := 0
 	for _, x := range w {

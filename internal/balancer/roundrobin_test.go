@@ -46,7 +46,7 @@ func TestRoundRobinNoBursts(t *testing.T) {
 			weights[i] = 1 + rng.IntN(20)
 			total += weights[i]
 		}
-		sched := smoothSchedule(weights, maxSchedule)
+		sched := SmoothSchedule(weights, maxSchedule)
 		count := make([]int, len(weights))
 		g := 0
 		for _, w := range weights {
@@ -79,7 +79,7 @@ func TestSmoothScheduleScaled(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			sched := smoothSchedule(tt.weights, tt.limit)
+			sched := SmoothSchedule(tt.weights, tt.limit)
 			if len(sched) > tt.limit+len(tt.weights) {
 				t.Errorf("period %d; limit %d", len(sched), tt.limit)
 			}

@@ -85,7 +85,7 @@ func canServe(b *Backend) bool {
 // splitState is a split route's schedule of variants, built on first use.
 type splitState struct {
 	once sync.Once
-	seq  []uint16
+	seq  []int32
 	next atomic.Uint64
 }
 
@@ -93,62 +93,17 @@ type splitState struct {
 // fit, which keeps the shares to within a small fraction of a percent.
 const maxSplitSchedule = 1 << 12
 
-func (st *splitState) schedule(vs []Variant) []uint16 {
-	st.once.Do(func() { st.seq = smoothSchedule(vs) })
+// schedule returns one period of smooth weighted round robin over the
+// variants: 80/20 is four in five, spread out rather than in runs.
+func (st *splitState) schedule(vs []Variant) []int32 {
+	st.once.Do(func() {
+		w := make([]int, len(vs))
+		for i, v := range vs {
+			if v.Backend != nil {
+				w[i] = max(v.Weight, 0)
+			}
+		}
+		st.seq = balancer.SmoothSchedule(w, maxSplitSchedule)
+	})
 	return st.seq
-}
-
-// smoothSchedule lays out one period of nginx's smooth weighted round robin
-// over the variants' weights: each variant appears in proportion to its
-// weight, spread out rather than in runs.
-func smoothSchedule(vs []Variant) []uint16 {
-	w := make([]int, len(vs))
-	total, g := 0, 0
-	for i, v := range vs {
-		if v.Backend != nil && v.Weight > 0 {
-			w[i] = v.Weight
-			total += v.Weight
-			g = gcd(g, v.Weight)
-		}
-	}
-	if total == 0 {
-		return nil
-	}
-	for i := range w {
-		w[i] /= g
-	}
-	if total /= g; total > maxSplitSchedule {
-		scaled := 0
-		for i := range w {
-			if w[i] > 0 {
-				w[i] = max(1, w[i]*maxSplitSchedule/total)
-				scaled += w[i]
-			}
-		}
-		total = scaled
-	}
-	cur := make([]int, len(w))
-	seq := make([]uint16, 0, total)
-	for range total {
-		best := -1
-		for i := range w {
-			if w[i] == 0 {
-				continue
-			}
-			cur[i] += w[i]
-			if best < 0 || cur[i] > cur[best] {
-				best = i
-			}
-		}
-		cur[best] -= total
-		seq = append(seq, uint16(best))
-	}
-	return seq
-}
-
-func gcd(a, b int) int {
-	for b != 0 {
-		a, b = b, a%b
-	}
-	return a
 }
