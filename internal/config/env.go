@@ -8,6 +8,14 @@ import (
 // LookupEnv finds an environment variable, like os.LookupEnv.
 type LookupEnv func(name string) (string, bool)
 
+// ExpandEnv expands s as a value of a configuration file is expanded
+// (see expandEnv), for a tool that reads a key or two of a file that does
+// not load whole.
+func ExpandEnv(s string, lookup LookupEnv) (string, error) {
+	out, _, err := expandEnv(s, lookup)
+	return out, err
+}
+
 // expandEnv replaces ${NAME} with the variable's value and ${NAME:-word}
 // with its value or, when it is unset or empty, word. "$${" is a literal
 // "${". A lone "$" is kept, so that passwords and regular expressions need no

@@ -15,32 +15,15 @@ type ServerIdentity struct {
 
 // Identity returns the identity of s as a server of b.
 func (b *Backend) Identity(s *Server) ServerIdentity {
-	id := ServerIdentity{Address: s.Address, HTTP2: b.HTTP2, SendProxyProtocol: b.SendProxyProtocol}
+	// The server's own send_proxy_protocol, when set, is the one it is sent.
+	pp := b.SendProxyProtocol
+	if s.SendProxyProtocol != "" {
+		pp = s.SendProxyProtocol
+	}
+	id := ServerIdentity{Address: s.Address, HTTP2: b.HTTP2, SendProxyProtocol: pp}
 	if b.TLS != nil {
 		id.TLS = true
 		id.ServerName = b.TLS.ServerName
 	}
 	return id
-}
-
-// Differences names the fields in which two identities differ, by their
-// JSON names, for the log line that says why saved state was dropped.
-func (id ServerIdentity) Differences(other ServerIdentity) []string {
-	var out []string
-	if id.Address != other.Address {
-		out = append(out, "address")
-	}
-	if id.TLS != other.TLS {
-		out = append(out, "tls")
-	}
-	if id.ServerName != other.ServerName {
-		out = append(out, "server_name")
-	}
-	if id.HTTP2 != other.HTTP2 {
-		out = append(out, "http2")
-	}
-	if id.SendProxyProtocol != other.SendProxyProtocol {
-		out = append(out, "send_proxy_protocol")
-	}
-	return out
 }

@@ -23,16 +23,10 @@ func Load(file string, data []byte, lookup LookupEnv) (*Config, error) {
 	if lookup == nil {
 		lookup = os.LookupEnv
 	}
-	root, err := parseYAML(file, data)
+	c, d, err := decode(file, data, lookup)
 	if err != nil {
 		return nil, err
 	}
-	c := New()
-	d := newDecoder(file, lookup)
-	if root != nil {
-		d.decode(root, reflect.ValueOf(c).Elem(), "")
-	}
-	c.derive()
 	errs := d.errs
 	for _, e := range validate(c) {
 		if d.suppressed(e.Path) {
@@ -47,6 +41,23 @@ func Load(file string, data []byte, lookup LookupEnv) (*Config, error) {
 		return nil, errs
 	}
 	return c, nil
+}
+
+// decode is Load before validation: the configuration with its defaults
+// and derived values, and the decoder holding the problems found so far.
+// The error is a YAML syntax error, when there is no configuration at all.
+func decode(file string, data []byte, lookup LookupEnv) (*Config, *decoder, error) {
+	root, err := parseYAML(file, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	c := New()
+	d := newDecoder(file, lookup)
+	if root != nil {
+		d.decode(root, reflect.ValueOf(c).Elem(), "")
+	}
+	c.derive()
+	return c, d, nil
 }
 
 // parseYAML returns the root node of the only document in data, or nil when

@@ -11,7 +11,7 @@ import (
 	"time"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/errors/*.golden from the current output")
+var update = flag.Bool("update", false, "rewrite the testdata golden files (errors, diff) from the current output")
 
 // testEnv is the environment the golden files are loaded with.
 func testEnv(name string) (string, bool) {
@@ -51,19 +51,7 @@ func TestLoadErrors(t *testing.T) {
 				t.Fatalf("Load returned %T, want Errors", err)
 			}
 			got := err.Error() + "\n"
-			golden := strings.TrimSuffix(file, ".yaml") + ".golden"
-			if *update {
-				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatalf("%v (run with -update to create it)", err)
-			}
-			if got != string(want) {
-				t.Errorf("errors differ from %s\ngot:\n%s\nwant:\n%s", golden, got, want)
-			}
+			checkGolden(t, strings.TrimSuffix(file, ".yaml")+".golden", got)
 		})
 	}
 }

@@ -19,6 +19,11 @@ type Config struct {
 	Admin Admin `yaml:"admin"`
 	// State says where runtime state (drain, maintenance, weights) is kept.
 	State State `yaml:"state"`
+	// Watch reloads the configuration when its file changes (debounced; an
+	// editor's write through a temporary file and a rename is one change).
+	// Default false: reload with SIGHUP, the admin API or "portier ctl
+	// reload".
+	Watch bool `yaml:"watch"`
 	// Log configures the process log and the access log.
 	Log Log `yaml:"log"`
 	// Resolvers are the DNS servers (ip:port) that resolve server host
@@ -365,6 +370,10 @@ type Server struct {
 	// Weight relative to the backend's other servers, 0 to 1000; 0 takes no
 	// new traffic. Default 100.
 	Weight int `yaml:"weight"`
+	// SendProxyProtocol overrides the backend's send_proxy_protocol for this
+	// server: none, v1 or v2, as HAProxy's per-server send-proxy and
+	// send-proxy-v2. Default empty: the backend's.
+	SendProxyProtocol string `yaml:"send_proxy_protocol"`
 }
 
 func (s *Server) setDefaults() { s.Weight = 100 }

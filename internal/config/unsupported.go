@@ -14,12 +14,4 @@ func (v *validator) unsupported(c *Config) {
 			v.errf(fmt.Sprintf("listeners[%d].proxy_protocol", i), "accepting the PROXY protocol is not supported yet")
 		}
 	}
-	for i, b := range c.Backends {
-		if b.SendProxyProtocol == ProxyProtocolV1 || b.SendProxyProtocol == ProxyProtocolV2 {
-			v.errf(fmt.Sprintf("backends[%d].send_proxy_protocol", i), "sending the PROXY protocol is not supported yet")
-		}
-	}
-	if c.State.File != "" {
-		v.errf("state.file", "persisting runtime state is not supported yet")
-	}
 }

@@ -6,8 +6,9 @@ import (
 	"strings"
 )
 
-// maxServerWeight bounds a server's weight.
-const maxServerWeight = 1000
+// MaxServerWeight bounds a server's weight, in the configuration, the
+// admin API and the state file alike.
+const MaxServerWeight = 1000
 
 func (v *validator) backends(c *Config) {
 	names := map[string]int{}
@@ -153,8 +154,13 @@ func (v *validator) servers(p string, b *Backend) {
 		} else {
 			addrs[strings.ToLower(s.Address)] = j
 		}
-		if s.Weight < 0 || s.Weight > maxServerWeight {
-			v.errf(sp+".weight", "must be from 0 to %d, not %d", maxServerWeight, s.Weight)
+		if s.Weight < 0 || s.Weight > MaxServerWeight {
+			v.errf(sp+".weight", "must be from 0 to %d, not %d", MaxServerWeight, s.Weight)
+		}
+		switch s.SendProxyProtocol {
+		case "", ProxyProtocolNone, ProxyProtocolV1, ProxyProtocolV2:
+		default:
+			v.errf(sp+".send_proxy_protocol", "must be none, v1 or v2 (or unset for the backend's), not %q", s.SendProxyProtocol)
 		}
 	}
 }

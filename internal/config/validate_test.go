@@ -165,6 +165,12 @@ func TestValidate(t *testing.T) {
 			}
 		}, wantPaths: []string{"backends[0].servers[0].address", "backends[0].servers[1].name", "backends[0].servers[1].address",
 			"backends[0].servers[2].address", "backends[0].servers[4].address", "backends[0].servers[5].weight"}},
+		{name: "server send_proxy_protocol", mutate: func(c *Config) {
+			c.Backends[0].SendProxyProtocol = ProxyProtocolV2
+			c.Backends[0].Servers[0].SendProxyProtocol = ProxyProtocolV1
+			c.Backends[0].Servers[1].SendProxyProtocol = "send-proxy-v2"
+			c.Backends[1].Servers[0].SendProxyProtocol = ProxyProtocolNone
+		}, wantPaths: []string{"backends[0].servers[1].send_proxy_protocol"}},
 		{name: "no servers", mutate: func(c *Config) { c.Backends[1].Servers = nil },
 			wantPaths: []string{"backends[1].servers"}},
 	}
