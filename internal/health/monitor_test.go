@@ -1,6 +1,7 @@
 package health
 
 import (
+	"fmt"
 	"net/http"
 	"strconv"
 	"sync/atomic"
@@ -251,4 +252,31 @@ func TestStop(t *testing.T) {
 		t.Errorf("after Stop: state %v, %d checks reported; want pending and none", srv.State(), len(checks))
 	}
 	m.Stop() // a second Stop is harmless
+}
+
+// TestReplacedMonitorKeepsPace: servers that checks have already judged
+// (a Monitor replaced by a reload) are checked spread over their steady
+// interval, not all within the fast interval, so that a reload does not
+// check every server together.
+func TestReplacedMonitorKeepsPace(t *testing.T) {
+	stub := newChecked(t)
+	clk := newClock()
+	var servers []*upstream.Server
+	for i := range 40 {
+		srv := newServer(fmt.Sprintf("s%d", i), stub.addr(), upstream.Up)
+		srv.CountCheck(true)
+		servers = append(servers, srv)
+	}
+	h := httpCheck("/")
+	start(t, Options{Backend: "b", Servers: servers, Check: h, Clock: clk, Seed: 7})
+	var latest time.Duration
+	for _, d := range clk.Pending() {
+		if d > h.Interval.D() {
+			t.Fatalf("first check in %v, want within the steady interval %v", d, h.Interval.D())
+		}
+		latest = max(latest, d)
+	}
+	if latest <= h.FastInterval.D() {
+		t.Fatalf("every first check within %v: judged servers were rushed like new ones", latest)
+	}
 }

@@ -1,8 +1,6 @@
 package health
 
 import (
-	"github.com/portier/portier/internal/upstream"
-
 	"context"
 	"crypto/tls"
 	"fmt"
@@ -14,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portier/portier/internal/config"
+	"github.com/portier/portier/internal/upstream"
 )
 
 // maxCheckBody is how much of a check response's body is read when the
@@ -69,25 +68,53 @@ func newCheckSpec(h *config.Health, tc *tls.Config) (*checkSpec, error) {
 
 // probeFor returns the check of server s. Connections go where the
 // server's traffic goes (its re-resolved address for a host name); the
-// configured address names it in Host and SNI.
+// configured address names it in Host and SNI. A server sent the PROXY
+// protocol gets a header on each check connection too, before any TLS, so
+// that a server requiring one (HAProxy accept-proxy, nginx proxy_protocol)
+// is not failed for its absence.
 func (c *checkSpec) probeFor(s *upstream.Server) probe {
+	d := checkDialer{address: s.DialAddress, proxy: s.ProxyVersion(), timeout: c.timeout}
 	if c.tcp {
-		return tcpProbe(s.DialAddress, c.timeout)
+		return tcpProbe(d)
 	}
-	return c.httpProbe(s.Address, s.DialAddress)
+	return c.httpProbe(s.Address, d)
 }
 
-// tcpProbe passes when a TCP connection to the dial address opens.
-func tcpProbe(dial func() (string, error), timeout time.Duration) probe {
-	var d net.Dialer
+// checkDialer opens the connections of one server's checks.
+type checkDialer struct {
+	net     net.Dialer
+	address func() (string, error) // the server's current address
+	// proxy is the PROXY protocol version the server is sent. A check's
+	// header names the check connection's own ends (Portier's address as
+	// the source, the server's as the destination), as HAProxy's
+	// check-send-proxy does: the check has no client.
+	proxy   upstream.ProxyVersion
+	timeout time.Duration
+}
+
+func (d *checkDialer) dial(ctx context.Context, network, _ string) (net.Conn, error) {
+	a, err := d.address()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := d.net.DialContext(ctx, network, a)
+	if err != nil {
+		return nil, err
+	}
+	if err := upstream.WriteCheckHeader(conn, d.proxy, d.timeout); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// tcpProbe passes when a TCP connection to the dial address opens (and,
+// for a server sent the PROXY protocol, takes the header).
+func tcpProbe(d checkDialer) probe {
 	return func(ctx context.Context) (bool, string) {
-		address, err := dial()
+		conn, err := d.dial(ctx, "tcp", "")
 		if err != nil {
-			return false, describe(err, timeout)
-		}
-		conn, err := d.DialContext(ctx, "tcp", address)
-		if err != nil {
-			return false, describe(err, timeout)
+			return false, describe(err, d.timeout)
 		}
 		conn.Close()
 		return true, "connected"
@@ -98,21 +125,14 @@ func tcpProbe(dial func() (string, error), timeout time.Duration) probe {
 // own with keep-alives off: each check opens a new connection, as HAProxy's
 // do, so that a server that accepts no new connection is seen to fail even
 // while an old one still works. Redirects are judged, not followed.
-func (c *checkSpec) httpProbe(address string, dial func() (string, error)) probe {
+func (c *checkSpec) httpProbe(address string, d checkDialer) probe {
 	tc := c.tls
 	if tc != nil && tc.ServerName == "" {
 		tc = tc.Clone()
 		tc.ServerName = hostOf(address)
 	}
-	var d net.Dialer
 	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			a, err := dial()
-			if err != nil {
-				return nil, err
-			}
-			return d.DialContext(ctx, network, a)
-		},
+		DialContext:            d.dial,
 		TLSClientConfig:        tc,
 		DisableKeepAlives:      true,
 		DisableCompression:     true,

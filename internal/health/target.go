@@ -49,9 +49,8 @@ type target struct {
 	rampGen  uint64
 }
 
-// start schedules the server's first check. It is due within one fast
-// interval, spread at random so that servers started together are not
-// checked in the same instant. Without an active check, a server that is
+// start schedules the server's first check, spread at random so that
+// servers started together are not checked in the same instant. Without an active check, a server that is
 // not up is taken for an ejected one (a Monitor replaced on reload may have
 // left it so) and rests for EjectFor before it is put back.
 func (t *target) start() {
@@ -70,8 +69,21 @@ func (t *target) start() {
 		}
 		return
 	}
+	// A server not checked yet is checked within one fast interval. One
+	// that checks have already judged (a Monitor replaced by a reload)
+	// keeps its pace: within its steady interval, so that a reload of a
+	// thousand servers does not check them all at once.
+	within := t.m.o.Check.FastInterval.D()
+	if failed, passed := t.srv.Checks(); failed+passed > 0 {
+		switch t.srv.State() {
+		case upstream.Up:
+			within = t.m.o.Check.Interval.D()
+		case upstream.Down:
+			within = t.m.o.Check.DownInterval.D()
+		}
+	}
 	t.m.mu.Lock()
-	first := time.Duration(t.m.rnd.Int64N(int64(t.m.o.Check.FastInterval.D()) + 1))
+	first := time.Duration(t.m.rnd.Int64N(int64(within) + 1))
 	t.m.mu.Unlock()
 	t.mu.Lock()
 	t.schedule(first)

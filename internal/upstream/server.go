@@ -90,10 +90,13 @@ type Server struct {
 	health atomic.Pointer[Health]
 	// base is the configured (or API-set) weight; weight is the effective
 	// one the balancers read, lower than base during slow start.
-	base     atomic.Int32
-	weight   atomic.Int32
-	inflight atomic.Int64
-	requests atomic.Uint64
+	base   atomic.Int32
+	weight atomic.Int32
+	// weightSet is true while base is a weight set through the admin API
+	// rather than the configured one.
+	weightSet atomic.Bool
+	inflight  atomic.Int64
+	requests  atomic.Uint64
 	// responses counts answers by status class: 1xx..5xx, and 0 for
 	// requests that got no response from the server.
 	responses [6]atomic.Uint64
@@ -166,6 +169,55 @@ func (s *Server) BaseWeight() int { return int(s.base.Load()) }
 func (s *Server) SetBaseWeight(w int) {
 	s.base.Store(int32(w))
 	s.weight.Store(int32(w))
+}
+
+// SetAPIWeight sets the weight as the admin API does: like SetBaseWeight,
+// and remembered as the operator's choice, which a reload keeps for as
+// long as the configured weight stays what it was.
+func (s *Server) SetAPIWeight(w int) {
+	s.weightSet.Store(true)
+	s.SetBaseWeight(w)
+}
+
+// APIWeight returns the weight set through the admin API, and false when
+// the server has its configured weight.
+func (s *Server) APIWeight() (int, bool) {
+	if !s.weightSet.Load() {
+		return 0, false
+	}
+	return s.BaseWeight(), true
+}
+
+// ResetWeight drops any weight set through the admin API and sets the
+// configured one.
+func (s *Server) ResetWeight(configured int) {
+	s.weightSet.Store(false)
+	s.SetBaseWeight(configured)
+}
+
+// Inherit gives s the runtime state of old, a server it replaces while
+// keeping its identity (a reload changed only how it is reached, such as a
+// timeout): health, operator overlay, an API-set weight and the counters.
+// In-flight requests and long-lived connections stay with old. Call it
+// before s serves.
+func (s *Server) Inherit(old *Server) {
+	h := old.Health()
+	s.health.Store(&h)
+	s.state.Store(uint32(h.State))
+	s.admin.Store(old.admin.Load())
+	if w, ok := old.APIWeight(); ok {
+		s.SetAPIWeight(w)
+	}
+	s.requests.Store(old.requests.Load())
+	for i := range s.responses {
+		s.responses[i].Store(old.responses[i].Load())
+	}
+	for i := range s.checks {
+		s.checks[i].Store(old.checks[i].Load())
+	}
+	if t := old.target.Load(); t != nil {
+		s.target.Store(t)
+	}
 }
 
 // Available reports whether the server may take a new request now.

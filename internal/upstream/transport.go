@@ -37,6 +37,15 @@ type TransportOptions struct {
 	// HTTP2 speaks HTTP/2 to the server: by ALPN "h2" over TLS, or with
 	// prior knowledge (h2c) over plain TCP. Default HTTP/1.1 only.
 	HTTP2 bool
+	// SendProxy starts every connection with a PROXY protocol header naming
+	// the client of the request that opened it, before any TLS. Such a
+	// connection then serves only requests of that client (see proxyPool).
+	// Default ProxyNone.
+	SendProxy ProxyVersion
+	// ProxyClients bounds how many clients' pools a server sent the PROXY
+	// protocol keeps; the least recently used one is closed first.
+	// Default 1024.
+	ProxyClients int
 }
 
 // Dial failure reasons, as reported in DialError.Reason and the access log.
@@ -61,45 +70,84 @@ func (e *DialError) Error() string { return "dial upstream: " + e.Reason + ": " 
 
 func (e *DialError) Unwrap() error { return e.Err }
 
+// Pool is a server's connection pool, as the proxy and the DNS re-resolver
+// use it.
+type Pool interface {
+	http.RoundTripper
+	// CloseIdleConnections closes the pooled connections no request is
+	// using, as when the server's address changed.
+	CloseIdleConnections()
+}
+
 // NewTransport returns the HTTP client transport (keep-alive pool) for one
 // server. Compression is never requested: the proxy passes bodies as they
-// are.
-func NewTransport(o TransportOptions) *http.Transport {
-	connect := o.ConnectTimeout
-	if connect <= 0 {
-		connect = 5 * time.Second
+// are. Without SendProxy it is a plain *http.Transport; with it, a pool per
+// client (see proxyPool).
+func NewTransport(o TransportOptions) Pool {
+	o.setDefaults()
+	d := &serverDialer{
+		dialer:  net.Dialer{Timeout: o.ConnectTimeout, KeepAlive: 30 * time.Second},
+		address: o.Address,
+		target:  o.Target,
 	}
-	idle := o.IdleTimeout
-	if idle <= 0 {
-		idle = 90 * time.Second
+	if o.SendProxy != ProxyNone {
+		return newProxyPool(o, d.dial)
 	}
-	maxIdle := o.MaxIdleConns
-	if maxIdle <= 0 {
-		maxIdle = 64
+	return newHTTPTransport(o, d.dial)
+}
+
+func (o *TransportOptions) setDefaults() {
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 5 * time.Second
 	}
-	d := &net.Dialer{Timeout: connect, KeepAlive: 30 * time.Second}
-	addr := o.Address
+	if o.IdleTimeout <= 0 {
+		o.IdleTimeout = 90 * time.Second
+	}
+	if o.MaxIdleConns <= 0 {
+		o.MaxIdleConns = 64
+	}
+	if o.ProxyClients <= 0 {
+		o.ProxyClients = defaultProxyClients
+	}
+}
+
+// dialFunc opens a connection for an http.Transport.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// serverDialer connects to one server, whatever host the request names.
+type serverDialer struct {
+	dialer  net.Dialer
+	address string
+	target  func() (string, error) // see TransportOptions.Target
+}
+
+// dial connects to the server's current address; a failure is a
+// *DialError.
+func (d *serverDialer) dial(ctx context.Context, network, _ string) (net.Conn, error) {
+	a := d.address
+	if d.target != nil {
+		var err error
+		if a, err = d.target(); err != nil {
+			return nil, err
+		}
+	}
+	c, err := d.dialer.DialContext(ctx, network, a)
+	if err != nil {
+		return nil, &DialError{Reason: classifyDial(err), Err: err}
+	}
+	return c, nil
+}
+
+// newHTTPTransport returns a keep-alive pool over connections from dial.
+func newHTTPTransport(o TransportOptions, dial dialFunc) *http.Transport {
 	t := &http.Transport{
-		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
-			a := addr
-			if o.Target != nil {
-				var err error
-				if a, err = o.Target(); err != nil {
-					return nil, err
-				}
-			}
-			c, err := d.DialContext(ctx, network, a)
-			if err != nil {
-				return nil, &DialError{Reason: classifyDial(err), Err: err}
-			}
-			return c, nil
-		},
+		DialContext:           dial,
 		TLSClientConfig:       o.TLS,
-		TLSHandshakeTimeout:   connect,
+		TLSHandshakeTimeout:   o.ConnectTimeout,
 		ResponseHeaderTimeout: o.ResponseHeaderTimeout,
-		IdleConnTimeout:       idle,
-		MaxIdleConns:          maxIdle,
-		MaxIdleConnsPerHost:   maxIdle,
+		IdleConnTimeout:       o.IdleTimeout,
+		MaxIdleConns:          o.MaxIdleConns,
+		MaxIdleConnsPerHost:   o.MaxIdleConns,
 		// Wait this long for a server's "100 Continue" before sending a
 		// body the client announced with Expect: 100-continue.
 		ExpectContinueTimeout: time.Second,

@@ -36,7 +36,7 @@ func TestClassifyDial(t *testing.T) {
 }
 
 // TestTransportDialsAddress: the transport dials its server whatever host
-// the URL names, and a refused connect comes back as a DialError.
+// the URL names.
 func TestTransportDialsAddress(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -53,14 +53,33 @@ func TestTransportDialsAddress(t *testing.T) {
 		t.Fatal(err)
 	}
 	res.Body.Close()
+}
 
-	dead, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := dead.Addr().String()
-	dead.Close()
-	tr2 := NewTransport(TransportOptions{Address: addr})
-	_, err = tr2.RoundTrip(req)
-	var de *DialError
-	if !errors.As(err, &de) || de.Reason != ReasonConnectRefused {
-		t.Fatalf("err = %v, want a connect_refused DialError", err)
+// TestTransportRefusedIsDialError: a refused connect comes back as a
+// DialError with its reason, with or without the PROXY protocol (whose
+// header is never the cause).
+func TestTransportRefusedIsDialError(t *testing.T) {
+	addr := deadAddr(t)
+	for _, v := range []ProxyVersion{ProxyNone, ProxyV1, ProxyV2} {
+		t.Run(v.String(), func(t *testing.T) {
+			tr := NewTransport(TransportOptions{Address: addr, SendProxy: v})
+			_, err := tr.RoundTrip(clientRequest(t, "127.0.0.2:1", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 80}, ""))
+			var de *DialError
+			if !errors.As(err, &de) || de.Reason != ReasonConnectRefused {
+				t.Fatalf("err = %v, want a connect_refused DialError", err)
+			}
+		})
 	}
+}
+
+// deadAddr returns a loopback address nothing listens on.
+func deadAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
 }
