@@ -26,7 +26,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/portier/portier/internal/config"
 )
@@ -66,11 +70,18 @@ type Listener struct {
 	https     bool
 	srv       *http.Server
 	inherited net.Listener
+	// handler and tls are what a reload may swap without a new server.
+	handler swapHandler
+	tls     atomic.Pointer[tls.Config]
+	// conns counts the client connections open, for Retire.
+	conns atomic.Int64
+	idle  time.Duration
 
-	mu      sync.Mutex   // guards ln, serving and closed
-	ln      net.Listener // the bound socket, set by Listen
-	serving bool         // Serve was called; Shutdown closes ln through srv
-	closed  bool         // Shutdown was called
+	mu       sync.Mutex   // guards ln, serving, closed and retiring
+	ln       net.Listener // the bound socket, set by Listen
+	serving  bool         // Serve was called; Shutdown closes ln through srv
+	closed   bool         // Shutdown was called
+	retiring bool         // Retire closed ln; Serve's accept error is expected
 }
 
 // New builds a listener that does not listen yet.
@@ -99,13 +110,17 @@ func New(o Options) (*Listener, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	https := c.Protocol == config.ProtocolHTTPS
+	l := &Listener{
+		name: c.Name, address: c.Address, https: c.Protocol == config.ProtocolHTTPS,
+		inherited: o.Inherited, idle: c.Timeouts.Idle.D(),
+	}
+	l.handler.set(o.Handler)
 	g := &guard{
-		next:      o.Handler,
+		next:      &l.handler,
 		maxURI:    int(c.Limits.MaxURIBytes),
 		maxHeader: int(c.Limits.MaxHeaderBytes),
 		maxBody:   int64(c.Limits.MaxBodyBytes),
-		tls:       https,
+		tls:       l.https,
 	}
 	srv := &http.Server{
 		Handler:           g,
@@ -116,17 +131,141 @@ func New(o Options) (*Listener, error) {
 		Protocols:      &protos,
 		// "http: TLS handshake error" and the like come from any scanner on
 		// the internet; keep them for debugging but out of the normal log.
-		ErrorLog:    slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
-		ConnContext: connContext,
-		ConnState:   o.ConnState,
+		ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
+			return context.WithValue(connContext(ctx, c), closingKey{}, &l.handler.closing)
+		},
+		ConnState: func(c net.Conn, st http.ConnState) {
+			switch st {
+			case http.StateNew:
+				l.conns.Add(1)
+			case http.StateHijacked, http.StateClosed:
+				l.conns.Add(-1)
+			}
+			if o.ConnState != nil {
+				o.ConnState(c, st)
+			}
+		},
 	}
-	if https {
-		srv.TLSConfig = o.TLS.Clone()
+	if l.https {
+		// The certificates are looked up per handshake, so that a reload
+		// can change them on a listener that keeps its socket.
+		l.tls.Store(o.TLS)
+		srv.TLSConfig = &tls.Config{
+			NextProtos: o.TLS.NextProtos,
+			GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+				return l.tls.Load(), nil
+			},
+		}
 	}
-	return &Listener{
-		name: c.Name, address: c.Address, https: https,
-		srv: srv, inherited: o.Inherited,
-	}, nil
+	l.srv = srv
+	return l, nil
+}
+
+// SetHandler makes h serve the requests that arrive from now on; requests
+// in progress finish with the handler they started with.
+func (l *Listener) SetHandler(h http.Handler) { l.handler.set(h) }
+
+// SetTLS makes c the TLS configuration of handshakes from now on, on an
+// https listener.
+func (l *Listener) SetTLS(c *tls.Config) {
+	if l.https && c != nil {
+		l.tls.Store(c)
+	}
+}
+
+// Dup returns a second listener on the same bound socket, for a listener
+// that replaces this one without closing the socket: while both accept,
+// the kernel gives each connection to one of them, and once this one shuts
+// down the other takes every connection. No connection is refused.
+func (l *Listener) Dup() (net.Listener, error) {
+	l.mu.Lock()
+	ln := l.ln
+	l.mu.Unlock()
+	f, ok := ln.(interface{ File() (*os.File, error) })
+	if !ok {
+		return nil, fmt.Errorf("listener %s: socket cannot be shared", l.name)
+	}
+	file, err := f.File()
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", l.name, err)
+	}
+	defer file.Close()
+	dup, err := net.FileListener(file)
+	if err != nil {
+		return nil, fmt.Errorf("listener %s: %w", l.name, err)
+	}
+	return dup, nil
+}
+
+// Unbind takes the socket out of the listening state in every process
+// that holds it, for a listener that goes away for good: a copy of the
+// socket kept for a binary upgrade would otherwise leave it listening,
+// and connections would queue where nobody accepts them. Call it before
+// Shutdown; Retire has its own flag for it.
+func (l *Listener) Unbind() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.ln != nil && !l.closed {
+		stopListening(l.ln)
+	}
+}
+
+// CloseSocket takes ln out of the listening state in every process that
+// holds it, then closes it: for a socket that was bound but will never
+// serve.
+func CloseSocket(ln net.Listener) error {
+	stopListening(ln)
+	return ln.Close()
+}
+
+// stopListening shuts the listening socket down for reading, which on
+// Linux takes it out of the listening state for every descriptor of it.
+func stopListening(ln net.Listener) {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = raw.Control(func(fd uintptr) { _ = syscall.Shutdown(int(fd), syscall.SHUT_RD) })
+}
+
+type closingKey struct{}
+
+// Closing reports whether the listener that accepted the request's
+// connection is retiring: a response written now should say
+// "Connection: close". A handler whose response headers go out after a
+// retirement began (a proxied request waiting on its server) checks it
+// just before writing them, so that its connection too is closed by a
+// response that says so rather than under its client.
+func Closing(ctx context.Context) bool {
+	c, _ := ctx.Value(closingKey{}).(*atomic.Bool)
+	return c != nil && c.Load()
+}
+
+// swapHandler is an http.Handler that can be replaced while serving.
+type swapHandler struct {
+	p atomic.Pointer[handlerRef]
+	// closing asks every connection to close after its response.
+	closing atomic.Bool
+}
+
+type handlerRef struct{ http.Handler }
+
+var connClose = []string{"close"}
+
+func (s *swapHandler) set(h http.Handler) { s.p.Store(&handlerRef{h}) }
+
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.closing.Load() {
+		// net/http closes an HTTP/1 connection after a response that
+		// says so, and turns it into a graceful GOAWAY on HTTP/2.
+		w.Header()["Connection"] = connClose
+	}
+	s.p.Load().ServeHTTP(w, r)
 }
 
 // Listen binds the listener's address (or takes the inherited socket), so
@@ -188,7 +327,52 @@ func (l *Listener) Serve() error {
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
+	l.mu.Lock()
+	retiring := l.retiring
+	l.mu.Unlock()
+	if retiring {
+		return nil
+	}
 	return fmt.Errorf("listener %s: %w", l.name, err)
+}
+
+// Retire stops accepting and lets the open connections end on their own,
+// for a listener that a reload replaces or removes: each connection
+// answers its next request with "Connection: close" (HTTP/2: GOAWAY) after
+// serving it, so that no client sends a request on a connection being
+// closed under it, as closing idle keep-alive connections would risk.
+// Once no connection is left, or the idle timeout has passed (every
+// connection idle since the retirement has reached its idle timeout), or
+// ctx ends, it shuts down as Shutdown does.
+//
+// With unbind, the socket itself stops listening, in every process that
+// holds it, before this listener's descriptor is closed: for a listener
+// removed for good, whose socket a copy kept for a binary upgrade would
+// otherwise leave listening with nobody accepting. Without it, a successor
+// (see Dup) or a new process goes on accepting on the socket.
+func (l *Listener) Retire(ctx context.Context, unbind bool) error {
+	l.mu.Lock()
+	l.retiring = true
+	l.handler.closing.Store(true)
+	ln := l.ln
+	l.mu.Unlock()
+	if ln != nil {
+		if unbind {
+			stopListening(ln)
+		}
+		_ = ln.Close()
+	}
+	deadline := time.Now().Add(l.idle + time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for l.conns.Load() > 0 && time.Now().Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return l.Shutdown(ctx)
+		case <-tick.C:
+		}
+	}
+	return l.Shutdown(ctx)
 }
 
 // Shutdown stops accepting, lets in-flight requests finish until ctx ends,
@@ -203,6 +387,11 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 	}
 	l.mu.Unlock()
 	err := l.srv.Shutdown(ctx)
+	if errors.Is(err, net.ErrClosed) {
+		// Retire closed the socket first; the server may still have had
+		// it on its list and closed it again. Its connections are done.
+		err = nil
+	}
 	if err != nil {
 		_ = l.srv.Close()
 		return fmt.Errorf("listener %s: shutdown: %w", l.name, err)
