@@ -30,12 +30,17 @@ type Snapshot struct {
 
 	backendTLS map[string]*tls.Config
 	resolvers  []*upstream.Resolver
+	// notify is Options.OnStateChange, or nil.
+	notify func()
 }
 
 // Build turns a validated configuration into a Snapshot: it loads
 // certificates, creates servers with their connection pools and balancers,
 // and compiles each listener's routing.
-func Build(cfg *config.Config) (*Snapshot, error) {
+func Build(cfg *config.Config) (*Snapshot, error) { return build(cfg, nil) }
+
+// build is Build keeping the servers of prev (see carried).
+func build(cfg *config.Config, prev carried) (*Snapshot, error) {
 	s := &Snapshot{
 		Config:   cfg,
 		Backends: make(map[string]*proxy.Backend, len(cfg.Backends)),
@@ -45,7 +50,7 @@ func Build(cfg *config.Config) (*Snapshot, error) {
 		backendTLS: make(map[string]*tls.Config),
 	}
 	for i := range cfg.Backends {
-		b, tc, err := buildBackend(&cfg.Backends[i])
+		b, tc, err := buildBackend(&cfg.Backends[i], prev)
 		if err != nil {
 			return nil, fmt.Errorf("backends[%d] (%s): %w", i, cfg.Backends[i].Name, err)
 		}
@@ -110,7 +115,7 @@ func buildSite(cfg *config.Config, listener string, backends map[string]*proxy.B
 	return site, nil
 }
 
-func buildBackend(c *config.Backend) (*proxy.Backend, *tls.Config, error) {
+func buildBackend(c *config.Backend, prev carried) (*proxy.Backend, *tls.Config, error) {
 	b := &proxy.Backend{
 		Name:         c.Name,
 		Retries:      c.Retries,
@@ -126,7 +131,14 @@ func buildBackend(c *config.Backend) (*proxy.Backend, *tls.Config, error) {
 		}
 	}
 	b.HashKind, b.HashName = hashKey(c)
+	r := reachOf(c)
 	for _, sc := range c.Servers {
+		keep, inherit := prev.reuse(c, &sc, r)
+		if keep != nil {
+			prev.adopt(keep, c, &sc)
+			b.Servers = append(b.Servers, keep)
+			continue
+		}
 		// A server that must earn its traffic starts pending: no request
 		// reaches it until its health check has passed rise times.
 		st := upstream.Up
@@ -139,6 +151,12 @@ func buildBackend(c *config.Backend) (*proxy.Backend, *tls.Config, error) {
 			stc = tc.Clone()
 			stc.ServerName = hostOf(sc.Address)
 		}
+		// The identity holds the PROXY protocol version the server is
+		// sent: its own send_proxy_protocol, else the backend's.
+		pp, err := upstream.ParseProxyVersion(c.Identity(&sc).SendProxyProtocol)
+		if err != nil {
+			return nil, nil, fmt.Errorf("server %s: %w", sc.Name, err)
+		}
 		s.Transport = upstream.NewTransport(upstream.TransportOptions{
 			Address:               sc.Address,
 			Target:                s.DialAddress,
@@ -148,7 +166,13 @@ func buildBackend(c *config.Backend) (*proxy.Backend, *tls.Config, error) {
 			MaxIdleConns:          c.MaxIdleConns,
 			TLS:                   stc,
 			HTTP2:                 c.HTTP2,
+			SendProxy:             pp,
 		})
+		if inherit != nil {
+			prev.inherited(inherit)
+			s.Inherit(inherit)
+			prev.adopt(s, c, &sc)
+		}
 		b.Servers = append(b.Servers, s)
 	}
 	bal, err := balancer.New(c.Balance, b.Servers)

@@ -14,7 +14,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"sync"
+	"time"
 
 	"github.com/portier/portier/internal/config"
 	"github.com/portier/portier/internal/listener"
@@ -27,29 +29,65 @@ type Options struct {
 	Logger *slog.Logger
 	// AccessLog receives one line per request; nil turns it off.
 	AccessLog *slog.Logger
+	// Restore, when set, is called at Start with the built snapshot
+	// before anything checks or serves, to apply saved runtime state (see
+	// Snapshot.Restore). Nil: servers start in their configured state.
+	Restore func(*Snapshot)
+	// Listen, when set, binds every listener's socket instead of
+	// net.Listen, for a binary upgrade that hands sockets to a new process
+	// (it may return one inherited from the old process). Nil: net.Listen.
+	Listen func(network, address string) (net.Listener, error)
+	// OnStateChange, when set, is called after a server's health or
+	// weight changed by its checks, and after a reload, so that runtime
+	// state can be saved. It must not block. Nil: not called.
+	OnStateChange func()
 }
 
 // Engine runs one configuration's listeners.
 type Engine struct {
 	opts Options
 
-	mu        sync.Mutex // guards everything below
-	snap      *Snapshot
+	// reloadMu makes reloads run one at a time.
+	reloadMu sync.Mutex
+
+	mu   sync.Mutex // guards snap, listeners, retired, history, stats and stopped
+	snap *Snapshot
+	// stopped is set by Shutdown and Handover: a reload racing them (a
+	// SIGHUP, a file change) must not start listeners again.
+	stopped   bool
 	listeners []*running
-	serving   sync.WaitGroup
-	serveErr  chan error
+	// retired are proxy handlers replaced by a reload whose WebSockets may
+	// still run; Shutdown closes them.
+	retired  []*proxy.Handler
+	history  []ReloadResult
+	stats    ReloadStats
+	serving  sync.WaitGroup
+	serveErr chan error
+	// retiring counts listeners a reload retired that still have
+	// connections; stopping ends their grace when the engine shuts down.
+	retiring     sync.WaitGroup
+	stopping     context.Context
+	stopRetiring context.CancelFunc
 }
 
 // running is a listener that is bound and serving.
 type running struct {
 	name    string
+	config  config.Listener
 	ln      *listener.Listener
 	handler *proxy.Handler
+	// handlerConfig is the configuration handler was made for.
+	handlerConfig config.Listener
+	// prev is, in a reload's plan, the running listener this one takes
+	// over from.
+	prev *running
 }
 
 // New returns an engine that runs nothing yet.
 func New(o Options) *Engine {
-	return &Engine{opts: o, serveErr: make(chan error, 1)}
+	e := &Engine{opts: o, serveErr: make(chan error, 1)}
+	e.stopping, e.stopRetiring = context.WithCancel(context.Background())
+	return e
 }
 
 // Start builds cfg and binds every listener; only when all of them are bound
@@ -58,6 +96,10 @@ func (e *Engine) Start(cfg *config.Config) error {
 	snap, err := Build(cfg)
 	if err != nil {
 		return err
+	}
+	snap.notify = e.opts.OnStateChange
+	if e.opts.Restore != nil {
+		e.opts.Restore(snap)
 	}
 	var rs []*running
 	closeAll := func() {
@@ -69,30 +111,12 @@ func (e *Engine) Start(cfg *config.Config) error {
 		}
 	}
 	for i := range cfg.Listeners {
-		lc := cfg.Listeners[i]
-		h := proxy.NewHandler(proxy.Options{
-			Listener:       lc.Name,
-			TLS:            lc.Protocol == config.ProtocolHTTPS,
-			TrustedProxies: trusted(lc.TrustedProxies),
-			Via:            lc.Via,
-			Forwarded:      lc.Forwarded,
-			Logger:         e.opts.Logger.With("component", "proxy", "listener", lc.Name),
-			AccessLog:      e.opts.AccessLog,
-		}, snap.Sites[lc.Name])
-		ln, err := listener.New(listener.Options{
-			Config:  lc,
-			Handler: h,
-			TLS:     snap.TLS[lc.Name],
-			Logger:  e.opts.Logger.With("component", "listener", "listener", lc.Name),
-		})
-		if err == nil {
-			err = ln.Listen()
-		}
+		r, err := e.newRunning(cfg.Listeners[i], snap, nil, nil)
 		if err != nil {
 			closeAll()
 			return fmt.Errorf("listeners[%d]: %w", i, err) // the listener names itself
 		}
-		rs = append(rs, &running{name: lc.Name, ln: ln, handler: h})
+		rs = append(rs, r)
 	}
 	snap.startResolvers(e.opts.Logger)
 	if err := snap.startHealth(e.opts.Logger); err != nil {
@@ -102,6 +126,7 @@ func (e *Engine) Start(cfg *config.Config) error {
 	e.mu.Lock()
 	e.snap = snap
 	e.listeners = rs
+	e.stats.LastSuccess = time.Now()
 	e.mu.Unlock()
 	for _, r := range rs {
 		e.serving.Add(1)
@@ -110,6 +135,58 @@ func (e *Engine) Start(cfg *config.Config) error {
 	}
 	return nil
 }
+
+// newRunning makes and binds the listener lc of snap, on inherited and
+// with the handler h when they are set.
+func (e *Engine) newRunning(lc config.Listener, snap *Snapshot, inherited net.Listener, h *proxy.Handler) (*running, error) {
+	if h == nil {
+		h = e.newHandler(lc, snap)
+	}
+	shared := inherited != nil // another listener serves the same socket
+	if inherited == nil && e.opts.Listen != nil {
+		ln, err := e.opts.Listen("tcp", lc.Address)
+		if err != nil {
+			return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
+		}
+		inherited = ln
+	}
+	ln, err := listener.New(listener.Options{
+		Config:    lc,
+		Handler:   h,
+		TLS:       snap.TLS[lc.Name],
+		Logger:    e.opts.Logger.With("component", "listener", "listener", lc.Name),
+		Inherited: inherited,
+	})
+	if err == nil {
+		err = ln.Listen()
+	}
+	if err != nil {
+		switch {
+		case shared:
+			inherited.Close()
+		case inherited != nil:
+			_ = listener.CloseSocket(inherited)
+		}
+		return nil, err
+	}
+	return &running{name: lc.Name, config: lc, ln: ln, handler: h, handlerConfig: lc}, nil
+}
+
+func (e *Engine) newHandler(lc config.Listener, snap *Snapshot) *proxy.Handler {
+	return proxy.NewHandler(proxy.Options{
+		Listener:       lc.Name,
+		TLS:            lc.Protocol == config.ProtocolHTTPS,
+		TrustedProxies: trusted(lc.TrustedProxies),
+		Via:            lc.Via,
+		Forwarded:      lc.Forwarded,
+		Logger:         e.opts.Logger.With("component", "proxy", "listener", lc.Name),
+		AccessLog:      e.opts.AccessLog,
+		CloseConn:      closing,
+	}, snap.Sites[lc.Name])
+}
+
+// closing reports whether r's connection belongs to a retiring listener.
+func closing(r *http.Request) bool { return listener.Closing(r.Context()) }
 
 func (e *Engine) serve(r *running) {
 	defer e.serving.Done()
@@ -145,10 +222,22 @@ func (e *Engine) Snapshot() *Snapshot {
 
 // Shutdown stops accepting on every listener, lets in-flight requests finish
 // until ctx ends, then closes what remains, WebSocket tunnels included.
-func (e *Engine) Shutdown(ctx context.Context) error {
+func (e *Engine) Shutdown(ctx context.Context) error { return e.stop(ctx, false) }
+
+// Handover stops this engine after a binary upgrade handed its sockets to
+// a new process: it stops accepting (the new process accepts on the same
+// sockets), answers each open connection's next request with
+// "Connection: close" rather than closing idle keep-alive connections
+// under their clients, and once they are done, or ctx ends, stops as
+// Shutdown does.
+func (e *Engine) Handover(ctx context.Context) error { return e.stop(ctx, true) }
+
+func (e *Engine) stop(ctx context.Context, handover bool) error {
+	e.reloadMu.Lock() // no reload may start listeners now
+	defer e.reloadMu.Unlock()
 	e.mu.Lock()
-	rs, snap := e.listeners, e.snap
-	e.listeners = nil
+	rs, snap, retired := e.listeners, e.snap, e.retired
+	e.listeners, e.retired, e.stopped = nil, nil, true
 	e.mu.Unlock()
 	if snap != nil {
 		defer snap.stopHealth()
@@ -159,13 +248,57 @@ func (e *Engine) Shutdown(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs[i] = r.ln.Shutdown(ctx)
-			r.handler.CloseTunnels()
+			if handover {
+				errs[i] = r.ln.Retire(ctx, false)
+			} else {
+				r.ln.Unbind()
+				errs[i] = r.ln.Shutdown(ctx)
+			}
 		}()
 	}
 	wg.Wait()
+	if handover {
+		// The new process takes new connections; WebSockets here get the
+		// grace to finish before they are closed.
+		waitTunnels(ctx, rs, retired)
+	}
+	for _, r := range rs {
+		r.handler.CloseTunnels()
+	}
+	e.stopRetiring()
+	e.retiring.Wait()
+	for _, h := range retired {
+		h.CloseTunnels()
+	}
 	e.serving.Wait()
 	return errors.Join(errs...)
+}
+
+// waitTunnels waits until no WebSocket is open on the handlers of rs and
+// retired, or ctx ends.
+func waitTunnels(ctx context.Context, rs []*running, retired []*proxy.Handler) {
+	open := func() bool {
+		for _, r := range rs {
+			if r.handler.Tunnels() > 0 {
+				return true
+			}
+		}
+		for _, h := range retired {
+			if h.Tunnels() > 0 {
+				return true
+			}
+		}
+		return false
+	}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for open() {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 func buildListenerTLS(c *config.ListenerTLS) (*tls.Config, error) {

@@ -31,7 +31,12 @@ func (s *Snapshot) startHealth(logger *slog.Logger) error {
 			Passive:   c.Passive,
 			SlowStart: c.SlowStart.D(),
 			Logger:    logger,
-			OnChange:  b.Balancer.Reweight,
+			OnChange: func() {
+				b.Balancer.Reweight()
+				if s.notify != nil {
+					s.notify()
+				}
+			},
 			OnCheck: func(srv *upstream.Server, ok bool, _ string) {
 				srv.CountCheck(ok)
 			},
