@@ -26,6 +26,8 @@ import (
 type Engine interface {
 	// Snapshot returns the configuration being served.
 	Snapshot() *engine.Snapshot
+	// ReloadStats counts reloads for /metrics.
+	ReloadStats() engine.ReloadStats
 }
 
 // Options configure the admin endpoint.
@@ -39,6 +41,19 @@ type Options struct {
 	Engine Engine
 	// Logger is the process log; component=admin is added.
 	Logger *slog.Logger
+	// Reload reloads the configuration, for POST /api/v1/reload. Nil:
+	// that call answers 501.
+	Reload func() engine.ReloadResult
+	// Upgrade starts a new binary with the listening sockets, for POST
+	// /api/v1/upgrade, and returns once it serves or failed. Nil: that
+	// call answers 501.
+	Upgrade func() error
+	// OnChange is called after a call changed a server's state or weight,
+	// so that runtime state can be saved. Nil: not called.
+	OnChange func()
+	// Listen binds the admin address instead of net.Listen, for a binary
+	// upgrade that hands the socket over. Nil: net.Listen.
+	Listen func(network, address string) (net.Listener, error)
 }
 
 // Server is the admin endpoint.
@@ -60,6 +75,8 @@ func New(o Options) *Server {
 	mux.HandleFunc("GET /api/v1/status", s.status)
 	mux.HandleFunc("POST /api/v1/backends/{backend}/servers/{server}/state", s.write(s.setState))
 	mux.HandleFunc("PUT /api/v1/backends/{backend}/servers/{server}/weight", s.write(s.setWeight))
+	mux.HandleFunc("POST /api/v1/reload", s.write(s.reload))
+	mux.HandleFunc("POST /api/v1/upgrade", s.write(s.upgrade))
 	mux.HandleFunc("/", s.notFound)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
 	return s
@@ -67,7 +84,11 @@ func New(o Options) *Server {
 
 // Listen binds the admin address.
 func (s *Server) Listen() error {
-	ln, err := net.Listen("tcp", s.o.Address)
+	listen := s.o.Listen
+	if listen == nil {
+		listen = net.Listen
+	}
+	ln, err := listen("tcp", s.o.Address)
 	if err != nil {
 		return fmt.Errorf("admin: %w", err)
 	}

@@ -20,6 +20,8 @@ type serverCollector struct {
 	inflight *prometheus.Desc
 	requests *prometheus.Desc
 	checks   *prometheus.Desc
+	reloads  *prometheus.Desc
+	reloadOK *prometheus.Desc
 }
 
 var serverLabels = []string{"backend", "server"}
@@ -39,6 +41,10 @@ func newServerCollector(e Engine) *serverCollector {
 			"Requests answered, by backend, server and status class.", append(serverLabels, "code"), nil),
 		checks: prometheus.NewDesc("portier_health_checks_total",
 			"Active health checks, by result: pass or fail.", append(serverLabels, "result"), nil),
+		reloads: prometheus.NewDesc("portier_config_reloads_total",
+			"Configuration reloads, by result: success or error (the old configuration kept serving).", []string{"result"}, nil),
+		reloadOK: prometheus.NewDesc("portier_config_last_reload_success_timestamp_seconds",
+			"When the configuration was last reloaded successfully, or the process started, in Unix seconds.", nil, nil),
 	}
 }
 
@@ -49,11 +55,17 @@ func (c *serverCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.inflight
 	ch <- c.requests
 	ch <- c.checks
+	ch <- c.reloads
+	ch <- c.reloadOK
 }
 
 var stateNames = []string{"pending", "up", "down", "draining", "maintenance"}
 
 func (c *serverCollector) Collect(ch chan<- prometheus.Metric) {
+	rs := c.engine.ReloadStats()
+	ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(rs.OK), "success")
+	ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(rs.Failed), "error")
+	ch <- prometheus.MustNewConstMetric(c.reloadOK, prometheus.GaugeValue, float64(rs.LastSuccess.UnixNano())/1e9)
 	snap := c.engine.Snapshot()
 	if snap == nil {
 		return

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/portier/portier/internal/config"
 	"github.com/portier/portier/internal/engine"
 	"github.com/portier/portier/internal/proxy"
 	"github.com/portier/portier/internal/upstream"
@@ -241,6 +242,7 @@ func (s *Server) setState(w http.ResponseWriter, r *http.Request) {
 	if a != upstream.Ready {
 		s.closeLongLivedLater(srv, gen, s.drainTimeout(srv.Backend))
 	}
+	s.changed()
 	writeJSON(w, http.StatusOK, serverStatus(srv))
 }
 
@@ -278,8 +280,8 @@ func (s *Server) setWeight(w http.ResponseWriter, r *http.Request) {
 	if !decode(w, r, &body) {
 		return
 	}
-	if body.Weight == nil || *body.Weight < 0 || *body.Weight > 1000 {
-		writeError(w, http.StatusBadRequest, "bad_weight", "weight must be an integer from 0 to 1000")
+	if body.Weight == nil || *body.Weight < 0 || *body.Weight > config.MaxServerWeight {
+		writeError(w, http.StatusBadRequest, "bad_weight", "weight must be an integer from 0 to %d", config.MaxServerWeight)
 		return
 	}
 	b, srv, ok := s.lookup(w, r)
@@ -287,8 +289,16 @@ func (s *Server) setWeight(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	old := srv.BaseWeight()
-	srv.SetBaseWeight(*body.Weight)
+	srv.SetAPIWeight(*body.Weight)
 	b.Balancer.Reweight()
 	s.log.Info("server weight set", "backend", srv.Backend, "server", srv.Name, "from", old, "to", *body.Weight, "client", r.RemoteAddr)
+	s.changed()
 	writeJSON(w, http.StatusOK, serverStatus(srv))
+}
+
+// changed tells the owner of runtime state that a call changed it.
+func (s *Server) changed() {
+	if s.o.OnChange != nil {
+		s.o.OnChange()
+	}
 }
