@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 
@@ -11,8 +12,16 @@ import (
 	"github.com/portier/portier/internal/engine"
 )
 
+// adminHooks are the admin API's ways into the process.
+type adminHooks struct {
+	reload   func() engine.ReloadResult
+	upgrade  func() error
+	onChange func()
+	listen   func(network, address string) (net.Listener, error)
+}
+
 // startAdmin binds and serves the admin endpoint unless it is "off".
-func startAdmin(cfg *config.Config, eng *engine.Engine, logger *slog.Logger) (*admin.Server, error) {
+func startAdmin(cfg *config.Config, eng *engine.Engine, logger *slog.Logger, h adminHooks) (*admin.Server, error) {
 	if cfg.Admin.Address == config.AdminOff {
 		return nil, nil
 	}
@@ -26,7 +35,10 @@ func startAdmin(cfg *config.Config, eng *engine.Engine, logger *slog.Logger) (*a
 			return nil, fmt.Errorf("admin.token_file: %s is empty", cfg.Admin.TokenFile)
 		}
 	}
-	a := admin.New(admin.Options{Address: cfg.Admin.Address, Token: token, Engine: eng, Logger: logger})
+	a := admin.New(admin.Options{
+		Address: cfg.Admin.Address, Token: token, Engine: eng, Logger: logger,
+		Reload: h.reload, Upgrade: h.upgrade, OnChange: h.onChange, Listen: h.listen,
+	})
 	if err := a.Start(); err != nil {
 		return nil, err
 	}

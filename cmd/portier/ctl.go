@@ -12,7 +12,10 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"gopkg.in/yaml.v3"
+
 	"github.com/portier/portier/internal/admin"
+	"github.com/portier/portier/internal/config"
 )
 
 const ctlUsage = `Usage: portier ctl [flags] COMMAND
@@ -23,6 +26,9 @@ Commands:
   maint BACKEND/SERVER          maintenance: no traffic at all
   ready BACKEND/SERVER          back into rotation
   weight BACKEND/SERVER N       set the weight (0 to 1000)
+  reload                        reload the configuration file: prints the changes, or every error
+                                (the running configuration keeps serving)
+  upgrade                       start the new binary on the same sockets; this process finishes and exits
 
 Flags:
 `
@@ -70,6 +76,10 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return c.change(stdout, stderr, "PUT", rest[1], "weight", fmt.Sprintf(`{"weight": %d}`, w))
+	case cmd == "reload" && len(rest) == 1:
+		return c.reload(stdout, stderr)
+	case cmd == "upgrade" && len(rest) == 1:
+		return c.upgrade(stdout, stderr)
 	}
 	fs.Usage()
 	return 2
@@ -80,15 +90,15 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 func newCtlClient(cfgPath, addr, tokenFile string) (*ctlClient, error) {
 	token := os.Getenv("PORTIER_ADMIN_TOKEN")
 	if cfgPath != "" {
-		cfg, err := loadConfig(cfgPath)
+		a, err := adminOf(cfgPath)
 		if err != nil {
 			return nil, err
 		}
 		if addr == "" {
-			addr = cfg.Admin.Address
+			addr = a.Address
 		}
 		if tokenFile == "" {
-			tokenFile = cfg.Admin.TokenFile
+			tokenFile = a.TokenFile
 		}
 	}
 	if addr == "" {
@@ -110,12 +120,61 @@ func newCtlClient(cfgPath, addr, tokenFile string) (*ctlClient, error) {
 	return &ctlClient{base: "http://" + addr, token: token, http: &http.Client{Timeout: 10 * time.Second}}, nil
 }
 
+// adminOf reads the admin section of a configuration file. A file that
+// does not load whole (the reason for a "ctl reload" may be to see its
+// errors) is read for its admin keys alone.
+func adminOf(path string) (config.Admin, error) {
+	cfg, err := loadConfig(path)
+	if err == nil {
+		return cfg.Admin, nil
+	}
+	data, rerr := os.ReadFile(path)
+	if rerr != nil {
+		return config.Admin{}, rerr
+	}
+	var partial struct {
+		Admin struct {
+			Address   string `yaml:"address"`
+			TokenFile string `yaml:"token_file"`
+		} `yaml:"admin"`
+	}
+	if yaml.Unmarshal(data, &partial) != nil {
+		return config.Admin{}, err // the file's own errors say more
+	}
+	a := config.New().Admin
+	if partial.Admin.Address != "" {
+		if a.Address, rerr = config.ExpandEnv(partial.Admin.Address, os.LookupEnv); rerr != nil {
+			return config.Admin{}, err
+		}
+	}
+	if a.TokenFile, rerr = config.ExpandEnv(partial.Admin.TokenFile, os.LookupEnv); rerr != nil {
+		return config.Admin{}, err
+	}
+	return a, nil
+}
+
 // do sends a request and decodes a 2xx JSON answer into out; an error
 // answer becomes an error with the API's message.
 func (c *ctlClient) do(method, path, body string, out any) error {
-	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	code, b, err := c.send(method, path, body)
 	if err != nil {
 		return err
+	}
+	if code/100 != 2 {
+		var e struct{ Code, Message string }
+		if json.Unmarshal(b, &e) == nil && e.Message != "" {
+			return fmt.Errorf("%s (%d %s)", e.Message, code, e.Code)
+		}
+		return fmt.Errorf("%d %s: %s", code, http.StatusText(code), strings.TrimSpace(string(b)))
+	}
+	return json.Unmarshal(b, out)
+}
+
+// send sends a request and returns the answer's status and body.
+func (c *ctlClient) send(method, path, body string) (int, []byte, error) {
+	req, err := http.NewRequest(method, c.base+path, strings.NewReader(body))
+	if err != nil {
+		return 0, nil, err
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -125,21 +184,50 @@ func (c *ctlClient) do(method, path, body string, out any) error {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return fmt.Errorf("cannot reach the admin API: %w", err)
+		return 0, nil, fmt.Errorf("cannot reach the admin API: %w", err)
 	}
 	defer resp.Body.Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	return resp.StatusCode, b, err
+}
+
+// reload asks for a reload and prints what changed, or every error.
+func (c *ctlClient) reload(stdout, stderr io.Writer) int {
+	code, b, err := c.send("POST", "/api/v1/reload", "")
 	if err != nil {
-		return err
+		fmt.Fprintf(stderr, "portier ctl: %v\n", err)
+		return 1
 	}
-	if resp.StatusCode/100 != 2 {
-		var e struct{ Code, Message string }
-		if json.Unmarshal(b, &e) == nil && e.Message != "" {
-			return fmt.Errorf("%s (%d %s)", e.Message, resp.StatusCode, e.Code)
+	var ans admin.ReloadAnswer
+	if (code == http.StatusOK || code == http.StatusUnprocessableEntity) && json.Unmarshal(b, &ans) == nil {
+		if ans.OK {
+			fmt.Fprint(stdout, ans.Diff.String())
+			return 0
 		}
-		return fmt.Errorf("%s: %s", resp.Status, strings.TrimSpace(string(b)))
+		fmt.Fprintln(stderr, "portier ctl: reload refused; the running configuration keeps serving:")
+		for _, e := range ans.Errors {
+			fmt.Fprintln(stderr, e.Error())
+		}
+		return 1
 	}
-	return json.Unmarshal(b, out)
+	var e struct{ Code, Message string }
+	if json.Unmarshal(b, &e) == nil && e.Message != "" {
+		fmt.Fprintf(stderr, "portier ctl: %s (%d %s)\n", e.Message, code, e.Code)
+	} else {
+		fmt.Fprintf(stderr, "portier ctl: %d %s\n", code, http.StatusText(code))
+	}
+	return 1
+}
+
+// upgrade asks the running process to start the new binary.
+func (c *ctlClient) upgrade(stdout, stderr io.Writer) int {
+	var ans struct{ Message string }
+	if err := c.do("POST", "/api/v1/upgrade", "", &ans); err != nil {
+		fmt.Fprintf(stderr, "portier ctl: %v\n", err)
+		return 1
+	}
+	fmt.Fprintln(stdout, ans.Message)
+	return 0
 }
 
 func (c *ctlClient) change(stdout, stderr io.Writer, method, target, what, body string) int {

@@ -28,7 +28,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer backends.Close()
-	return serve(cfg, func(e *engine.Engine) {
+	return serve(cfg, serveOptions{ready: func(e *engine.Engine) {
 		for _, l := range cfg.Listeners {
 			fmt.Fprintf(stderr, "\nPortier demo is running.\n\n  Open   http://%s/   and refresh: about 80%% blue, 20%% green.\n  Try    for i in $(seq 20); do curl -s http://%s/; done | sort | uniq -c\n\nThe configuration is examples/demo.yaml. Stop with Ctrl-C.\n",
 				e.Addr(l.Name), e.Addr(l.Name))
@@ -36,5 +36,5 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		if a := cfg.Admin.Address; a != config.AdminOff {
 			fmt.Fprintf(stderr, "  Admin  portier ctl status   (or http://%s/api/v1/status, /metrics, /readyz)\n  Drain  portier ctl drain blue/blue-1   then refresh: every answer is green\n\n", a)
 		}
-	}, stdout, stderr)
+	}}, stdout, stderr)
 }

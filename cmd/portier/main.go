@@ -18,8 +18,9 @@ Usage:
   portier proxy --from :8080 --to 127.0.0.1:9001,127.0.0.1:9002
                                         proxy without a configuration file
   portier diff old.yaml new.yaml        what a reload from old to new would change
-  portier ctl status|drain|maint|ready|weight ...
+  portier ctl status|drain|maint|ready|weight|reload|upgrade ...
                                         the admin API from the command line
+  portier upgrade [-c portier.yaml]     start the new binary on the running one's sockets (same as ctl upgrade)
   portier version                       print the version
 
 Run "portier COMMAND -h" for a command's flags.
@@ -47,6 +48,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(rest, stdout, stderr)
 	case "ctl":
 		return cmdCtl(rest, stdout, stderr)
+	case "upgrade":
+		return cmdCtl(append(rest, "upgrade"), stdout, stderr)
 	case "diff":
 		return cmdDiff(rest, stdout, stderr)
 	case "version", "--version", "-v":

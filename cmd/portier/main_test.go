@@ -316,12 +316,16 @@ backends:
 // listener stops accepting at once.
 func TestGracefulShutdown(t *testing.T) {
 	entered, release := make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
 	slow := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		close(entered)
 		<-release
 		io.WriteString(w, "finished")
 	}))
 	t.Cleanup(slow.Close)
+	// Runs before slow.Close, which would wait for the handler for ever
+	// after a failure.
+	t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
 	p := start(t, 1, "proxy", "--from", "127.0.0.1:0", "--to", slow.Listener.Addr().String(), "--access-log", "off")
 	addr := p.addr("proxy")
 
@@ -359,7 +363,7 @@ func TestGracefulShutdown(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	close(release)
+	releaseOnce.Do(func() { close(release) })
 	r := <-res
 	if r.err != nil || r.code != 200 || r.body != "finished" {
 		t.Fatalf("in-flight request: %+v", r)

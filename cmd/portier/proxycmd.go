@@ -28,7 +28,7 @@ func cmdProxy(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "portier proxy: %v\n", err)
 		return 2
 	}
-	return serve(cfg, nil, stdout, stderr)
+	return serve(cfg, serveOptions{}, stdout, stderr)
 }
 
 type proxyFlags struct {

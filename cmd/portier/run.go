@@ -6,10 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
 
+	"github.com/portier/portier/internal/admin"
 	"github.com/portier/portier/internal/config"
 	"github.com/portier/portier/internal/engine"
 )
@@ -51,6 +53,8 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	path := configFlag(fs)
+	pidFile := fs.String("pid-file", os.Getenv("PORTIER_PID_FILE"),
+		"write the serving process's PID to `file`, also after a binary upgrade (default $PORTIER_PID_FILE)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -63,12 +67,25 @@ func cmdRun(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, err)
 		return 1
 	}
-	return serve(cfg, nil, stdout, stderr)
+	return serve(cfg, serveOptions{path: *path, pidFile: *pidFile}, stdout, stderr)
 }
 
-// serve runs cfg until SIGINT or SIGTERM, then shuts down gracefully. ready,
-// when set, is called once every listener is bound.
-func serve(cfg *config.Config, ready func(*engine.Engine), stdout, stderr io.Writer) int {
+// serveOptions are what serve needs besides the configuration.
+type serveOptions struct {
+	// path is the configuration file that reloads read; empty: the
+	// configuration cannot be reloaded.
+	path string
+	// pidFile receives the PID of the process that serves.
+	pidFile string
+	// ready, when set, is called once every listener is bound.
+	ready func(*engine.Engine)
+}
+
+// serve runs cfg until SIGINT or SIGTERM, then shuts down gracefully, or
+// until a binary upgrade's new process serves, then hands over. SIGHUP,
+// the admin API and (with watch: true) a change of the file reload the
+// configuration; SIGUSR2 and the admin API upgrade the binary.
+func serve(cfg *config.Config, so serveOptions, stdout, stderr io.Writer) int {
 	logger, accessLog, closeAccess, err := loggers(cfg.Log.Level, cfg.Log.Access, stdout, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
@@ -77,41 +94,109 @@ func serve(cfg *config.Config, ready func(*engine.Engine), stdout, stderr io.Wri
 	defer closeAccess()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	// Taken from the start: a SIGHUP during start-up must not kill the
+	// process; it reloads once serving.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP, syscall.SIGUSR2)
+	defer signal.Stop(hup)
 
-	eng := engine.New(engine.Options{Logger: logger, AccessLog: accessLog})
+	rs := openState(cfg, logger)
+	up := newUpgrader(so.pidFile, logger, rs)
+	defer up.stop()
+	eng := engine.New(engine.Options{
+		Logger: logger, AccessLog: accessLog,
+		Listen: up.listen, Restore: rs.restore, OnStateChange: rs.notify,
+	})
 	if err := eng.Start(cfg); err != nil {
 		logger.Error("cannot start", "error", err.Error())
 		return 1
 	}
-	adm, err := startAdmin(cfg, eng, logger)
+	rs.attach(eng)
+	p := &process{eng: eng, path: so.path, logger: logger}
+	adm, err := startAdmin(cfg, eng, logger, adminHooks{
+		reload: p.reloader(), upgrade: up.upgrade, onChange: rs.notify, listen: up.listen,
+	})
 	if err != nil {
 		logger.Error("cannot start", "error", err.Error())
 		_ = eng.Shutdown(context.Background())
 		return 1
 	}
-	if ready != nil {
-		ready(eng)
+	if err := up.ready(); err != nil {
+		logger.Error("cannot tell the old process that this one serves", "error", err.Error())
 	}
-	code := 0
-	select {
-	case <-ctx.Done():
-		logger.Info("shutting down", "grace", cfg.ShutdownTimeout.D().String())
-	case err := <-eng.Err():
-		logger.Error("listener failed", "error", err.Error())
-		code = 1
-	case err := <-adminErr(adm):
-		logger.Error("admin endpoint failed", "error", err.Error())
-		code = 1
+	stopWatch := p.watch(ctx)
+	defer stopWatch()
+	if so.ready != nil {
+		so.ready(eng)
 	}
-	stop() // a second signal now kills the process at once
-	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout.D())
+	code, handover := p.wait(ctx, hup, up, adm)
+	// No more upgrades; the copies of the sockets kept for one close, so
+	// that sockets closed from here on stop listening.
+	up.stop()
+	// A second signal now kills the process at once, except after a
+	// hand-over: "systemctl stop" signals every process of the unit, and
+	// this one is finishing requests within its grace.
+	stop()
+	if handover {
+		ignoreStopSignals(logger)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), eng.Snapshot().Config.ShutdownTimeout.D())
 	defer cancel()
 	if adm != nil {
 		_ = adm.Shutdown(sctx)
 	}
-	if err := eng.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if handover {
+		err = eng.Handover(sctx)
+	} else {
+		err = eng.Shutdown(sctx)
+	}
+	if err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		logger.Warn("shutdown", "error", err.Error())
 	}
+	// After a hand-over the new process owns the state file (the upgrade
+	// froze it).
+	rs.close()
 	logger.Info("stopped")
 	return code
+}
+
+// wait serves until the process should end: a signal to stop, a new
+// process that took over (handover), or a failure (code 1). Meanwhile
+// SIGHUP reloads and SIGUSR2 upgrades.
+func (p *process) wait(ctx context.Context, hup <-chan os.Signal, up *upgrader, adm *admin.Server) (code int, handover bool) {
+	grace := func() string { return p.eng.Snapshot().Config.ShutdownTimeout.D().String() }
+	for {
+		select {
+		case sig := <-hup:
+			if sig == syscall.SIGUSR2 {
+				go func() { _ = up.upgrade() }()
+			} else if p.path != "" {
+				go p.reload("signal")
+			}
+		case <-up.exit():
+			p.logger.Info("a new process serves; finishing requests in progress", "grace", grace())
+			return 0, true
+		case <-ctx.Done():
+			p.logger.Info("shutting down", "grace", grace())
+			return 0, false
+		case err := <-p.eng.Err():
+			p.logger.Error("listener failed", "error", err.Error())
+			return 1, false
+		case err := <-adminErr(adm):
+			p.logger.Error("admin endpoint failed", "error", err.Error())
+			return 1, false
+		}
+	}
+}
+
+// ignoreStopSignals takes SIGTERM and SIGINT from now on, saying so in
+// the log, until the process exits.
+func ignoreStopSignals(logger *slog.Logger) {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		for s := range sig {
+			logger.Info("signal ignored: finishing requests after an upgrade", "signal", s.String())
+		}
+	}()
 }
