@@ -5,6 +5,7 @@
 // without them the tests skip, unless CI is set, in which case they fail.
 //
 // The tests build ./cmd/portier once in TestMain and talk to it over loopback
-// only. Nothing may import this package, and it imports nothing of Portier's:
-// it sees the product only from outside.
+// only. Nothing may import this package, and it imports nothing of Portier's
+// but the test certificates of internal/testpki: it sees the product only
+// from outside.
 package interop

@@ -20,58 +20,36 @@ const (
 // forwarding everything to target from hopIP.
 func startHAProxy(t *testing.T, target string) string {
 	t.Helper()
+	return runHAProxy(t, fmt.Sprintf(`frontend fe
+	bind fd@3
+	option forwardfor
+	default_backend portier
+backend portier
+	server portier %s source %s
+`, target, hopIP))
+}
+
+// runHAProxy runs HAProxy in the foreground in HTTP mode with the given
+// frontend and backend sections; the frontend binds fd@3, a loopback
+// socket whose address it returns.
+func runHAProxy(t *testing.T, proxies string) string {
+	t.Helper()
 	bin := requireTool(t, "haproxy")
-	dir := t.TempDir()
 	addr, ln := inheritedListener(t)
-	conf := fmt.Sprintf(`global
+	conf := `global
 	nbthread 1
 defaults
 	mode http
 	timeout connect 5s
 	timeout client 20s
 	timeout server 20s
-	option forwardfor
-frontend fe
-	bind fd@3
-	default_backend portier
-backend portier
-	server portier %s source %s
-`, target, hopIP)
-	path := filepath.Join(dir, "haproxy.cfg")
+` + proxies
+	path := filepath.Join(t.TempDir(), "haproxy.cfg")
 	writeFile(t, path, conf)
 	cmd := exec.Command(bin, "-f", path, "-db")
 	cmd.ExtraFiles = []*os.File{ln}
 	start(t, "haproxy", cmd)
 	return addr
-}
-
-// startPortierConfig runs `portier run` with one listener on a free loopback
-// port in front of origin, trusting X-Forwarded-* from trusted (a CIDR) if set.
-func startPortierConfig(t *testing.T, origin, trusted string) string {
-	t.Helper()
-	dir := t.TempDir()
-	trust := ""
-	if trusted != "" {
-		trust = fmt.Sprintf("\n    trusted_proxies: [%q]", trusted)
-	}
-	conf := fmt.Sprintf(`admin:
-  address: "off"
-log:
-  access: "off"
-listeners:
-  - name: web
-    address: 127.0.0.1:0%s
-routes:
-  - name: all
-    backend: origin
-backends:
-  - name: origin
-    servers:
-      - {name: nginx, address: %q}
-`, trust, origin)
-	path := filepath.Join(dir, "portier.yaml")
-	writeFile(t, path, conf)
-	return startPortier(t, "run", "-c", path)
 }
 
 // TestHAProxyPortierNginx sends a request from curl through HAProxy, then
@@ -80,7 +58,7 @@ backends:
 // and appends the address HAProxy connected from either way.
 func TestHAProxyPortierNginx(t *testing.T) {
 	const body = "through two proxies\n"
-	o := startNginx(t, map[string]string{"index.txt": body})
+	origin := startNginx(t, map[string]string{"index.txt": body})
 
 	tests := []struct {
 		name    string
@@ -93,7 +71,7 @@ func TestHAProxyPortierNginx(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			portier := startPortierConfig(t, o.addr, tc.trusted)
+			portier, _ := portierConf{trusted: tc.trusted}.start(t, origin)
 			haproxy := startHAProxy(t, portier)
 			dir := t.TempDir()
 			out := curl(t, "--http1.1", "--interface", clientIP, "-H", "X-Forwarded-For: 6.6.6.6",

@@ -63,33 +63,36 @@ func curl(t *testing.T, args ...string) string {
 	return string(out)
 }
 
-// origin is an nginx serving the files of a directory, which echoes in
-// response headers what it received from the proxy in front of it.
-type origin struct {
-	addr string
-	root string // document root
-}
-
-// startNginx runs nginx in the foreground on a temporary prefix with files
-// (name -> content) in its document root.
-func startNginx(t *testing.T, files map[string]string) origin {
+// startNginx runs nginx in the foreground as an origin serving files (name
+// -> content), which echoes in response headers what it received from the
+// proxy in front of it, and returns its address.
+func startNginx(t *testing.T, files map[string]string) string {
 	t.Helper()
-	bin := requireTool(t, "nginx")
-	dir := t.TempDir()
-	root := filepath.Join(dir, "www")
+	root := t.TempDir()
 	for name, content := range files {
 		writeFile(t, filepath.Join(root, name), content)
 	}
-	addr, ln := inheritedListener(t)
 	// nginx echoes these request headers back as X-Seen-<name>.
 	var echo strings.Builder
 	for _, h := range []string{"Via", "X-Request-ID", "X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host"} {
 		v := "$http_" + strings.ReplaceAll(strings.ToLower(h), "-", "_")
 		fmt.Fprintf(&echo, "\t\t\tadd_header X-Seen-%s %q always;\n", h, v)
 	}
+	return runNginx(t, "", fmt.Sprintf("\t\troot %s;\n\t\tlocation / {\n%s\t\t}\n", root, echo.String()))
+}
+
+// runNginx runs nginx in the foreground on a temporary prefix with one
+// server, which listens on an inherited loopback socket (listen is what
+// follows the address in its listen directive, such as "proxy_protocol")
+// and holds the given directives. It returns the address.
+func runNginx(t *testing.T, listen, directives string) string {
+	t.Helper()
+	bin := requireTool(t, "nginx")
+	dir := t.TempDir()
+	addr, ln := inheritedListener(t)
 	user := ""
 	if os.Geteuid() == 0 {
-		user = "user root;" // the workers must read the root's temp dir
+		user = "user root;" // the workers must read the test's temp dirs
 	}
 	conf := fmt.Sprintf(`%s
 worker_processes 1;
@@ -104,18 +107,15 @@ http {
 	uwsgi_temp_path %[2]s/uwsgi;
 	scgi_temp_path %[2]s/scgi;
 	server {
-		listen %[3]s;
-		root %[4]s;
-		location / {
-%[5]s		}
-	}
+		listen %[3]s %[4]s;
+%[5]s	}
 }
-`, user, dir, addr, root, echo.String())
+`, user, dir, addr, listen, directives)
 	writeFile(t, filepath.Join(dir, "nginx.conf"), conf)
 	cmd := exec.Command(bin, "-p", dir, "-c", filepath.Join(dir, "nginx.conf"),
 		"-e", "stderr", "-g", "daemon off;")
 	cmd.ExtraFiles = []*os.File{ln}
 	cmd.Env = append(os.Environ(), "NGINX=3;")
 	start(t, "nginx", cmd)
-	return origin{addr: addr, root: root}
+	return addr
 }

@@ -44,8 +44,8 @@ func parseTransfers(t *testing.T, out string) []transfer {
 func TestCurlThroughPortierToNginx(t *testing.T) {
 	small := "hello from nginx\n"
 	large := strings.Repeat("0123456789abcdef", 1<<16) // 1 MiB
-	o := startNginx(t, map[string]string{"hello.txt": small, "large.bin": large})
-	addr := startPortier(t, "proxy", "--from", "127.0.0.1:0", "--to", o.addr, "--access-log", "off")
+	origin := startNginx(t, map[string]string{"hello.txt": small, "large.bin": large})
+	addr, _ := startPortier(t, "proxy", "--from", "127.0.0.1:0", "--to", origin, "--access-log", "off")
 
 	tests := []struct {
 		name       string

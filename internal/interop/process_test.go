@@ -39,18 +39,17 @@ func isExecutable(path string) bool {
 	return err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0
 }
 
-// output collects what a program writes and reports the address of the first
-// `"msg":"listening"` JSON line, which is how Portier says it is ready.
+// output collects what a program writes, and its JSON lines as log entries
+// a test can wait for (Portier logs `"msg":"listening"` when it is ready).
 type output struct {
-	listening chan string // receives one address
-
-	mu      sync.Mutex // guards all, partial and sent
+	mu      sync.Mutex // guards all, partial, entries and grew
 	all     bytes.Buffer
 	partial []byte
-	sent    bool
+	entries []map[string]any
+	grew    chan struct{} // closed, and replaced, when an entry is added
 }
 
-func newOutput() *output { return &output{listening: make(chan string, 1)} }
+func newOutput() *output { return &output{grew: make(chan struct{})} }
 
 func (o *output) Write(b []byte) (int, error) {
 	o.mu.Lock()
@@ -62,22 +61,38 @@ func (o *output) Write(b []byte) (int, error) {
 		if i < 0 {
 			break
 		}
-		o.inspect(o.partial[:i])
+		var e map[string]any
+		if json.Unmarshal(o.partial[:i], &e) == nil {
+			o.entries = append(o.entries, e)
+			close(o.grew)
+			o.grew = make(chan struct{})
+		}
 		o.partial = o.partial[i+1:]
 	}
 	return len(b), nil
 }
 
-func (o *output) inspect(line []byte) {
-	var entry struct {
-		Msg     string `json:"msg"`
-		Address string `json:"address"`
+// find returns the first of entries[from:] that has every value of want.
+// Without one, it returns nil, where to look from next, and a channel closed
+// when an entry is added.
+func (o *output) find(from int, want map[string]string) (map[string]any, int, <-chan struct{}) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for ; from < len(o.entries); from++ {
+		if hasValues(o.entries[from], want) {
+			return o.entries[from], from + 1, nil
+		}
 	}
-	if o.sent || json.Unmarshal(line, &entry) != nil || entry.Msg != "listening" || entry.Address == "" {
-		return
+	return nil, from, o.grew
+}
+
+func hasValues(e map[string]any, want map[string]string) bool {
+	for k, v := range want {
+		if e[k] != v {
+			return false
+		}
 	}
-	o.sent = true
-	o.listening <- entry.Address
+	return true
 }
 
 func (o *output) String() string {
@@ -132,15 +147,36 @@ func (p *process) stop() {
 // waitListening returns the address the program logged as listening.
 func (p *process) waitListening(t *testing.T) string {
 	t.Helper()
-	select {
-	case addr := <-p.out.listening:
-		return addr
-	case <-p.done:
-		t.Fatalf("%s exited before listening: %v\n%s", p.name, p.cmd.ProcessState, p.out)
-	case <-time.After(startTimeout):
-		t.Fatalf("%s did not log that it listens within %v\n%s", p.name, startTimeout, p.out)
+	addr, _ := p.waitLog(t, map[string]string{"msg": "listening"})["address"].(string)
+	if addr == "" {
+		t.Fatalf("%s logged that it listens without an address\n%s", p.name, p.out)
 	}
-	return ""
+	return addr
+}
+
+// waitLog returns the first log entry of the program that has every value
+// of want, waiting up to startTimeout for it.
+func (p *process) waitLog(t *testing.T, want map[string]string) map[string]any {
+	t.Helper()
+	timeout := time.After(startTimeout)
+	for next := 0; ; {
+		e, n, grew := p.out.find(next, want)
+		if e != nil {
+			return e
+		}
+		next = n
+		select {
+		case <-grew:
+		case <-p.done:
+			// Wait returns once all the output is written: look once more.
+			if e, _, _ := p.out.find(next, want); e != nil {
+				return e
+			}
+			t.Fatalf("%s exited without logging %v: %v\n%s", p.name, want, p.cmd.ProcessState, p.out)
+		case <-timeout:
+			t.Fatalf("%s did not log %v within %v\n%s", p.name, want, startTimeout, p.out)
+		}
+	}
 }
 
 // inheritedListener opens a loopback listening socket for a program that
@@ -167,11 +203,11 @@ func inheritedListener(t *testing.T) (addr string, f *os.File) {
 }
 
 // startPortier runs the binary built by TestMain with args and returns the
-// address it listens on (args should ask for port 0).
-func startPortier(t *testing.T, args ...string) string {
+// address it listens on (args should ask for port 0) and the process.
+func startPortier(t *testing.T, args ...string) (string, *process) {
 	t.Helper()
 	p := start(t, "portier", exec.Command(portierPath(t), args...))
-	return p.waitListening(t)
+	return p.waitListening(t), p
 }
 
 func writeFile(t *testing.T, path, content string) {
