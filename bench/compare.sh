@@ -13,13 +13,25 @@
 # or socket errors) are counted in the table and never add to a proxy's
 # figures. The medians over rounds go to bench/results/latest.md.
 #
+# Cases: small (100 bytes over keep-alive), 64k, close (a new client
+# connection per request), all against one server; hc100-off and hc100, the
+# small traffic over a pool of 100 servers (100 listeners of the one backend
+# process), without and with active health checks every second on all 100.
+# nginx (open source) has no active checks, so it runs hc100 without them;
+# refproxy and direct take part in the one-server cases only. A proxy is
+# started afresh for each set-up (one server, pool, pool with checks).
+#
 # Usage:   bench/compare.sh            (about 9 minutes)
 #          QUICK=1 bench/compare.sh    (about 2 minutes)
 # Environment (defaults in brackets):
 #   ROUNDS [3; QUICK 2]  DURATION seconds per run [7; QUICK 3]  WARMUP [1]
 #   CONNS [50]  THREADS [2]  PROXY_CPU [0]  LOAD_CPU [1]  PORT_BASE [18000]
 #   PROXIES ["nginx haproxy caddy refproxy portier direct"]
-#   CASES ["small 64k close"]  OUT [bench/results/latest.md]  KEEP=1 keeps the work dir
+#   CASES ["small 64k close"; also hc100-off hc100]  OUT [bench/results/latest.md]
+#   SETTLE seconds to wait after starting a proxy with checks, so that every
+#     server has passed them [4]  IDLE seconds without traffic over which the
+#     CPU a proxy spends on checks alone is measured, before hc100 [10; QUICK 5]
+#   KEEP=1 keeps the work dir
 #   PRIORITY=1 (root only): run the whole benchmark in its own session at nice
 #     -20 (process and autogroup), for a machine that other work shares; the
 #     report always says how busy the proxy's CPU was outside the proxy.
@@ -36,7 +48,7 @@ fi
 cd "$(dirname "$0")/.."
 # COMMAND is the command line that reproduces this run, for the report.
 COMMAND=
-for v in PRIORITY QUICK ROUNDS DURATION WARMUP CONNS THREADS PROXIES CASES PROXY_CPU LOAD_CPU; do
+for v in PRIORITY QUICK ROUNDS DURATION WARMUP CONNS THREADS PROXIES CASES PROXY_CPU LOAD_CPU SETTLE IDLE OUT; do
 	[[ -n ${!v:-} ]] && COMMAND+="$v=$(printf '%q' "${!v}") "
 done
 COMMAND+="bench/compare.sh"
@@ -45,9 +57,11 @@ QUICK=${QUICK:-0}
 if [[ $QUICK == 1 ]]; then
 	ROUNDS=${ROUNDS:-2}
 	DURATION=${DURATION:-3}
+	IDLE=${IDLE:-5}
 else
 	ROUNDS=${ROUNDS:-3}
 	DURATION=${DURATION:-7}
+	IDLE=${IDLE:-10}
 fi
 WARMUP=${WARMUP:-1}
 CONNS=${CONNS:-50}
@@ -58,6 +72,11 @@ PORT_BASE=${PORT_BASE:-18000}
 PROXIES=${PROXIES:-"nginx haproxy caddy refproxy portier direct"}
 CASES=${CASES:-"small 64k close"}
 OUT=${OUT:-bench/results/latest.md}
+SETTLE=${SETTLE:-4}
+# The pool of the hc100 cases: POOL_SIZE listeners of the backend from
+# PORT_BASE+100 up, each checked every HC_INTERVAL (fast interval too).
+POOL_SIZE=100
+HC_INTERVAL=1s
 
 log() { printf '%s %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() {
@@ -114,6 +133,27 @@ port_of() {
 	esac
 }
 
+# setup_of CASE: the proxy set-up a case runs against: one (one server), pool
+# (POOL_SIZE servers) or pool-hc (POOL_SIZE servers, active checks).
+setup_of() {
+	case $1 in
+	small | 64k | close) echo one ;;
+	hc100-off) echo pool ;;
+	hc100) echo pool-hc ;;
+	*) die "unknown case $1" ;;
+	esac
+}
+
+# applies PROXY SETUP: whether PROXY runs SETUP. refproxy forwards to one
+# address only, and direct has no proxy to give a pool to.
+applies() { [[ $2 == one || ($1 != refproxy && $1 != direct) ]]; }
+
+# pool_addrs: the addresses of the pool's servers, one per line.
+pool_addrs() {
+	local i
+	for ((i = 0; i < POOL_SIZE; i++)); do echo "127.0.0.1:$((PORT_BASE + 100 + i))"; done
+}
+
 port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 # wait_ready PORT PID LOG: poll until PORT answers /small with 200.
@@ -137,8 +177,19 @@ check_bodies() {
 	[[ $got == "200 65536" ]] || die "port $1 /64k: got '$got', want '200 65536'"
 }
 
+# write_configs SETUP: the nginx, HAProxy, Caddy and (for a pool) Portier
+# configurations of SETUP, under $WORK/conf/SETUP.
 write_configs() {
-	local d=$WORK/conf b=127.0.0.1:$BACKEND_PORT
+	local d=$WORK/conf/$1 hc= a n=0 keepalive=64
+	local -a servers=("127.0.0.1:$BACKEND_PORT")
+	[[ $1 == pool-hc ]] && hc=1
+	if [[ $1 != one ]]; then
+		mapfile -t servers < <(pool_addrs)
+		# nginx's keepalive is one cache for the whole upstream: 64 idle
+		# connections shared by 100 servers would be closed and reopened
+		# all the time, so a pool gets 10 per server, as a user would size it.
+		keepalive=$((10 * POOL_SIZE))
+	fi
 	mkdir -p "$d/nginx/logs" "$d/caddy"
 	cat >"$d/nginx/nginx.conf" <<EOF
 $([[ $(id -u) == 0 ]] && echo 'user root;')
@@ -154,8 +205,8 @@ http {
 	uwsgi_temp_path $d/nginx/uwsgi;
 	scgi_temp_path $d/nginx/scgi;
 	upstream backend {
-		server $b;
-		keepalive 64;
+$(printf '\t\tserver %s;\n' "${servers[@]}")
+		keepalive $keepalive;
 	}
 	server {
 		listen 127.0.0.1:$(port_of nginx) backlog=4096;
@@ -167,7 +218,8 @@ http {
 	}
 }
 EOF
-	cat >"$d/haproxy.cfg" <<EOF
+	{
+		cat <<EOF
 global
 	nbthread 1
 	maxconn 4096
@@ -182,9 +234,14 @@ frontend fe
 	bind 127.0.0.1:$(port_of haproxy)
 	default_backend be
 backend be
-	server s1 $b
 EOF
-	cat >"$d/Caddyfile" <<EOF
+		[[ -n $hc ]] && printf '\toption httpchk GET /small\n'
+		for a in "${servers[@]}"; do
+			printf '\tserver s%d %s%s\n' $((++n)) "$a" "${hc:+ check inter $HC_INTERVAL}"
+		done
+	} >"$d/haproxy.cfg"
+	{
+		cat <<EOF
 {
 	admin off
 	auto_https off
@@ -192,15 +249,36 @@ EOF
 		output discard
 	}
 }
-http://127.0.0.1:$(port_of caddy) {
-	reverse_proxy $b
-}
 EOF
+		printf 'http://127.0.0.1:%s {\n\treverse_proxy %s' "$(port_of caddy)" "${servers[*]}"
+		[[ -n $hc ]] && printf ' {\n\t\thealth_uri /small\n\t\thealth_interval %s\n\t}' "$HC_INTERVAL"
+		printf '\n}\n'
+	} >"$d/Caddyfile"
+	[[ $1 == one ]] && return
+	# Portier: `portier proxy` has no health flags, so a pool is a config
+	# file for `portier run`, the same with and without the health block.
+	{
+		cat <<EOF
+admin: {address: "off"}
+log: {access: "off"}
+listeners:
+  - {name: bench, address: "127.0.0.1:$(port_of portier)"}
+routes:
+  - {name: all, backend: pool}
+backends:
+  - name: pool
+EOF
+		[[ -n $hc ]] && printf '    health: {path: /small, interval: %s, fast_interval: %s}\n' "$HC_INTERVAL" "$HC_INTERVAL"
+		echo "    servers:"
+		n=0
+		for a in "${servers[@]}"; do printf '      - {name: s%d, address: "%s"}\n' $((++n)) "$a"; done
+	} >"$d/portier.yaml"
 }
 
-# proxy_cmd NAME: sets PCMD to the command line of a proxy (without taskset).
+# proxy_cmd NAME SETUP: sets PCMD to the command line of a proxy (without
+# taskset).
 proxy_cmd() {
-	local d=$WORK/conf port b=127.0.0.1:$BACKEND_PORT
+	local d=$WORK/conf/$2 port b=127.0.0.1:$BACKEND_PORT
 	port=$(port_of "$1")
 	case $1 in
 	nginx) PCMD=(nginx -p "$d/nginx" -c "$d/nginx/nginx.conf" -g 'daemon off;') ;;
@@ -208,21 +286,32 @@ proxy_cmd() {
 	caddy) PCMD=(env "HOME=$d/caddy" "XDG_DATA_HOME=$d/caddy" "XDG_CONFIG_HOME=$d/caddy"
 		caddy run --adapter caddyfile --config "$d/Caddyfile") ;;
 	refproxy) PCMD=("$WORK/bin/refproxy" -listen "127.0.0.1:$port" -to "$b") ;;
-	portier) PCMD=("$WORK/bin/portier" proxy --from "127.0.0.1:$port" --to "$b" --access-log off) ;;
+	portier)
+		if [[ $2 == one ]]; then
+			PCMD=("$WORK/bin/portier" proxy --from "127.0.0.1:$port" --to "$b" --access-log off)
+		else
+			PCMD=("$WORK/bin/portier" run -c "$d/portier.yaml")
+		fi
+		;;
 	esac
 }
 
 PROXY_PID=
+# start_proxy NAME SETUP
 start_proxy() {
 	local port
 	port=$(port_of "$1")
 	port_busy "$port" && die "port $port is already in use (set PORT_BASE)"
-	proxy_cmd "$1"
+	proxy_cmd "$1" "$2"
 	# taskset (and env, for Caddy) exec the proxy, so $! is the proxy's own pid.
 	taskset -c "$PROXY_CPU" "${PCMD[@]}" >"$WORK/$1.log" 2>&1 &
 	PROXY_PID=$!
 	PIDS+=("$PROXY_PID")
 	wait_ready "$port" "$PROXY_PID" "$WORK/$1.log"
+	# Checked servers may start down (Portier's default) and need their
+	# first passes before the whole pool takes traffic.
+	[[ $2 == pool-hc ]] && sleep "$SETTLE"
+	return 0
 }
 
 stop_proxy() {
@@ -308,11 +397,41 @@ run_case() {
 	log "  $proxy/$kase: $(tail -1 "$RAW" | cut -f4-11 | tr '\t' ' ')"
 }
 
-RAW=${OUT%.md}.tsv
-printf 'round\tproxy\tcase\trps\tp50_ms\tp99_ms\treq_per_cpu_s\tcpu_s\tsocket_errors\tnon2xx\tother_busy_pct\n' >"$RAW"
+# idle_cpu PROXY ROUND PID: the CPU PID uses over IDLE seconds without
+# traffic, in percent of one CPU; appends a line to IDLE_RAW. With the
+# checks settled this is what checking the pool costs, free of the noise of
+# a loaded run.
+idle_cpu() {
+	local t0 t1
+	t0=$(cpu_ticks "$3")
+	sleep "$IDLE"
+	t1=$(cpu_ticks "$3")
+	awk -v r="$2" -v p="$1" -v ticks=$((t1 - t0)) -v hz="$CLK_TCK" -v secs="$IDLE" \
+		'BEGIN { printf "%s\t%s\t%.2f\n", r, p, ticks / hz / secs * 100 }' >>"$IDLE_RAW"
+	log "  $1/hc100 without traffic: $(tail -1 "$IDLE_RAW" | cut -f3)% of a CPU"
+}
 
-write_configs
-taskset -c "$LOAD_CPU" "$WORK/bin/backend" -listen "127.0.0.1:$BACKEND_PORT" >"$WORK/backend.log" 2>&1 &
+RAW=${OUT%.md}.tsv
+IDLE_RAW=${OUT%.md}-idle.tsv
+printf 'round\tproxy\tcase\trps\tp50_ms\tp99_ms\treq_per_cpu_s\tcpu_s\tsocket_errors\tnon2xx\tother_busy_pct\n' >"$RAW"
+printf 'round\tproxy\tcpu_pct\n' >"$IDLE_RAW"
+
+# SETUPS: the set-ups CASES need, in the order of their first case.
+SETUPS=()
+for kase in $CASES; do
+	setup=$(setup_of "$kase")
+	[[ " ${SETUPS[*]} " == *" $setup "* ]] || SETUPS+=("$setup")
+done
+for setup in "${SETUPS[@]}"; do
+	write_configs "$setup"
+	if [[ $setup != one && " $PROXIES " == *" portier "* ]]; then
+		"$WORK/bin/portier" validate -c "$WORK/conf/$setup/portier.yaml" >&2 ||
+			die "the generated Portier configuration of $setup does not validate"
+	fi
+done
+listen=127.0.0.1:$BACKEND_PORT
+[[ " ${SETUPS[*]} " == *" pool"* ]] && listen+=,$(pool_addrs | paste -sd,)
+taskset -c "$LOAD_CPU" "$WORK/bin/backend" -listen "$listen" >"$WORK/backend.log" 2>&1 &
 PIDS+=($!)
 wait_ready "$BACKEND_PORT" "$!" "$WORK/backend.log"
 
@@ -321,14 +440,23 @@ for ((round = 1; round <= ROUNDS; round++)); do
 	log "round $round of $ROUNDS"
 	for ((i = 0; i < ${#order[@]}; i++)); do
 		proxy=${order[$(((i + round - 1) % ${#order[@]}))]}
-		pid=
-		if [[ $proxy != direct ]]; then
-			start_proxy "$proxy"
-			pid=$PROXY_PID
-		fi
-		check_bodies "$(port_of "$proxy")"
-		for kase in $CASES; do run_case "$proxy" "$kase" "$round" "$pid"; done
-		[[ -n $pid ]] && stop_proxy
+		# The set-ups rotate too, so that hc100 is not always measured
+		# straight after hc100-off.
+		for ((j = 0; j < ${#SETUPS[@]}; j++)); do
+			setup=${SETUPS[$(((j + round - 1) % ${#SETUPS[@]}))]}
+			applies "$proxy" "$setup" || continue
+			pid=
+			if [[ $proxy != direct ]]; then
+				start_proxy "$proxy" "$setup"
+				pid=$PROXY_PID
+				[[ $setup == pool-hc ]] && idle_cpu "$proxy" "$round" "$pid"
+			fi
+			check_bodies "$(port_of "$proxy")"
+			for kase in $CASES; do
+				[[ $(setup_of "$kase") == "$setup" ]] && run_case "$proxy" "$kase" "$round" "$pid"
+			done
+			[[ -n $pid ]] && stop_proxy
+		done
 	done
 done
 
@@ -359,7 +487,8 @@ report() {
 	echo "Command: \`$COMMAND\`"
 	local n
 	for n in "${NOTES[@]}"; do printf '\n%s\n' "$n"; done
-	awk -F'\t' -v cases="$CASES" -v proxies="$PROXIES" '
+	awk -F'\t' -v cases="$CASES" -v proxies="$PROXIES" -v hc="$HC_INTERVAL" -v idlefile="$IDLE_RAW" \
+		-v checks="$POOL_SIZE" -v idlesecs="$IDLE" '
 	function median(key,   n, i, j, v, a) {
 		n = cnt[key]
 		for (i = 1; i <= n; i++) a[i] = val[key, i]
@@ -367,20 +496,57 @@ report() {
 		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
 	}
 	function add(key, v) { val[key, ++cnt[key]] = v }
+	# checkcost: the req/CPU-s of each proxy with checks over without (hc100 over
+	# hc100-off), from the medians and round by round. nginx runs both
+	# without checks, so its ratio shows how far two identical runs differ.
+	function checkcost(ps, np,   j, p, on, off, r, rs, sep) {
+		if (!(("hc100-off" SUBSEP "portier") in seen) && !(("hc100-off" SUBSEP "haproxy") in seen)) return
+		printf "\nCost of the checks, req/CPU-s with checks ÷ without (hc100 ÷ hc100-off; per round in brackets):\n\n"
+		for (j = 1; j <= np; j++) {
+			p = ps[j]
+			if (!(("hc100" SUBSEP p) in seen) || !(("hc100-off" SUBSEP p) in seen)) continue
+			on = median("hc100" SUBSEP p SUBSEP "cpu"); off = median("hc100-off" SUBSEP p SUBSEP "cpu")
+			rs = ""; sep = ""
+			for (r = 1; (r, "hc100", p) in round; r++) {
+				if ((r, "hc100-off", p) in round && round[r, "hc100-off", p] > 0) {
+					rs = rs sep sprintf("%.3f", round[r, "hc100", p] / round[r, "hc100-off", p]); sep = ", "
+				}
+			}
+			printf "- %s: %.0f ÷ %.0f = **%.3f×** (%s)%s\n", name[p], on, off, on / off, rs,
+				(p == "nginx" ? ", no checks in either run: run-to-run noise" : "")
+		}
+	}
+	# idle: the CPU each proxy used over idlesecs without traffic, checks
+	# settled (median over rounds), and what that makes per check.
+	function idle(ps, np,   j, p, v) {
+		if (!(("idle" SUBSEP "portier") in cnt) && !(("idle" SUBSEP "haproxy") in cnt)) return
+		printf "\nCPU used without traffic, with the %d checked servers (%d s per round, median), and per check:\n\n", checks, idlesecs
+		for (j = 1; j <= np; j++) {
+			p = ps[j]
+			if (!(("idle" SUBSEP p) in cnt)) continue
+			v = median("idle" SUBSEP p)
+			if (p == "nginx") printf "- nginx: %.2f%% of a CPU (no checks)\n", v
+			else printf "- %s: %.2f%% of a CPU, %.0f µs per check\n", name[p], v, v / 100 * 1e6 / checks
+		}
+	}
 	function cell(v, base, fmt) {
 		if (v < 0) return "—"
 		if (base > 0) return sprintf(fmt " (%.2f×)", v, v / base)
 		return sprintf(fmt, v)
 	}
-	NR > 1 {
+	FILENAME == idlefile { if (FNR > 1) add("idle" SUBSEP $2, $3); next }
+	FNR > 1 {
 		k = $3 SUBSEP $2
 		add(k SUBSEP "rps", $4); add(k SUBSEP "p50", $5); add(k SUBSEP "p99", $6); add(k SUBSEP "cpu", $7)
+		round[$1, $3, $2] = $7
 		sock[k] += $9; bad[k] += $10; seen[k] = 1
 	}
 	END {
 		title["small"] = "small: 100-byte responses over keep-alive"
 		title["64k"] = "64k: 65,536-byte responses over keep-alive"
 		title["close"] = "close: 100-byte responses, a new connection per request (Connection: close)"
+		title["hc100-off"] = "hc100-off: as small, over a pool of 100 servers, no health checks"
+		title["hc100"] = "hc100: as small, over a pool of 100 servers, each actively checked every " hc " (nginx: no checks)"
 		name["nginx"] = "nginx"; name["haproxy"] = "HAProxy"; name["caddy"] = "Caddy"
 		name["refproxy"] = "httputil.ReverseProxy"; name["portier"] = "Portier"; name["direct"] = "direct (no proxy)"
 		nc = split(cases, cs, " "); np = split(proxies, ps, " ")
@@ -408,11 +574,12 @@ report() {
 				pv = median(pk SUBSEP "cpu"); rv = median(rk SUBSEP "cpu")
 				printf "\nPortier vs httputil.ReverseProxy, req/CPU-s: %.0f vs %.0f = %.2f× (%s).\n", pv, rv, pv / rv, (pv >= rv ? "at least as efficient" : "LESS EFFICIENT")
 			}
+			if (c == "hc100") { checkcost(ps, np); idle(ps, np) }
 		}
-	}' "$RAW"
+	}' "$IDLE_RAW" "$RAW"
 }
 
 report >"$OUT"
 echo
 cat "$OUT"
-log "table saved to $OUT, raw runs to $RAW"
+log "table saved to $OUT, raw runs to $RAW and $IDLE_RAW"

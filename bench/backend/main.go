@@ -4,6 +4,8 @@
 //
 // It serves GET /small (a 100-byte body) and GET /64k (65,536 bytes) from
 // pre-built buffers with an explicit Content-Length, and 404 elsewhere.
+// -listen takes a comma-separated list of addresses; every one of them serves
+// the same handler, so one process can stand in for a pool of 100 servers.
 // It imports nothing from Portier: the benchmark must not share code with
 // the thing it measures.
 package main
@@ -18,6 +20,7 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 )
 
 // Body sizes served; compare.sh checks them through every proxy.
@@ -64,19 +67,28 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func main() {
-	addr := flag.String("listen", "127.0.0.1:18000", "address to listen on")
+	addrs := flag.String("listen", "127.0.0.1:18000", "comma-separated `addresses` to listen on")
 	flag.Parse()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil)).With("component", "bench-backend")
-	if err := run(*addr); err != nil {
+	if err := run(strings.Split(*addrs, ",")); err != nil {
 		log.Error("backend stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string) error {
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("backend: %w", err)
+// run listens on every address before it serves any, so that a bad or busy
+// address fails at once, then serves them all until the first error.
+func run(addrs []string) error {
+	lns := make([]net.Listener, 0, len(addrs))
+	for _, a := range addrs {
+		ln, err := net.Listen("tcp", strings.TrimSpace(a))
+		if err != nil {
+			for _, l := range lns {
+				_ = l.Close()
+			}
+			return fmt.Errorf("backend: %w", err)
+		}
+		lns = append(lns, ln)
 	}
 	h := &handler{
 		small: newPayload(smallSize),
@@ -84,7 +96,11 @@ func run(addr string) error {
 		ctype: []string{"text/plain; charset=utf-8"},
 	}
 	srv := &http.Server{Handler: h, MaxHeaderBytes: 64 << 10}
-	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+	errc := make(chan error, len(lns))
+	for _, ln := range lns {
+		go func() { errc <- srv.Serve(ln) }()
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("backend: %w", err)
 	}
 	return nil
