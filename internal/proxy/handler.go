@@ -3,6 +3,7 @@ package proxy
 import (
 	"io"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -33,6 +34,11 @@ type Options struct {
 	// AccessLog receives one line per request at level Info. Nil means no
 	// access log, and no cost for it.
 	AccessLog *slog.Logger
+	// CloseConn, when set, is asked just before a response's headers are
+	// written whether the client connection should close after it (its
+	// listener is retiring); if so the response says "Connection: close".
+	// Nil: never.
+	CloseConn func(*http.Request) bool
 }
 
 // Handler forwards HTTP requests by the routing of the current Site.
@@ -92,6 +98,13 @@ func (h *Handler) Swap(site *Site) { h.site.Store(site) }
 // CloseTunnels closes every WebSocket tunnel in progress, for shutdown:
 // http.Server.Shutdown does not know hijacked connections.
 func (h *Handler) CloseTunnels() { h.tunnel.closeAll() }
+
+// Tunnels returns the number of WebSocket tunnels in progress.
+func (h *Handler) Tunnels() int {
+	h.tunnel.mu.Lock()
+	defer h.tunnel.mu.Unlock()
+	return len(h.tunnel.set)
+}
 
 // via returns the Via value for a message of the given protocol version.
 func (h *Handler) via(major, minor int) []string {

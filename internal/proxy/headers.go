@@ -159,3 +159,7 @@ func isToken(s string) bool {
 func appendValue(vals []string, v string) []string {
 	return append(vals[:len(vals):len(vals)], v)
 }
+
+// connClose is the Connection value that closes the client connection
+// after the response; shared, never appended to.
+var connClose = []string{"close"}

@@ -33,6 +33,9 @@ func (ex *exchange) respond(res *http.Response, srv *upstream.Server) {
 		}
 		wh[hdrTrailer] = []string{strings.Join(keys, ", ")}
 	}
+	if c := ex.h.o.CloseConn; c != nil && c(ex.r) {
+		wh[hdrConnection] = connClose
+	}
 	ex.status = res.StatusCode
 	ex.w.WriteHeader(res.StatusCode)
 
