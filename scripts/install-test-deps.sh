@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
-# Installs what Portier's tests need beyond Go: curl, nginx and haproxy (real
-# peers of the interop tests) and gcc (the race detector needs cgo). Idempotent
-# and quick when everything is present: apt-get runs only if something is
-# missing. As root it installs with apt-get; otherwise it names the packages
-# to install and fails.
+# Installs what Portier's tests need beyond Go: curl, nginx and haproxy
+# (real peers of the interop tests), chromium (the dashboard's browser
+# test), iproute2 (network namespaces for the route checks) and gcc (the
+# race detector needs cgo). Idempotent and quick when everything is
+# present: apt-get runs only if something is missing. As root it installs
+# with apt-get; otherwise it names the packages to install and fails.
 #
 # Usage: scripts/install-test-deps.sh [command:package ...]
 # Extra arguments add programs to the list (bench/compare.sh adds wrk, caddy).
 set -euo pipefail
 
 # command:package pairs; nginx and haproxy live in /usr/sbin.
-wanted=(curl:curl nginx:nginx haproxy:haproxy gcc:gcc "$@")
+wanted=(curl:curl nginx:nginx haproxy:haproxy gcc:gcc chromium:chromium ip:iproute2 "$@")
 
 missing=()
 for pair in "${wanted[@]}"; do
