@@ -28,6 +28,8 @@ type Engine interface {
 	Snapshot() *engine.Snapshot
 	// ReloadStats counts reloads for /metrics.
 	ReloadStats() engine.ReloadStats
+	// History returns the last reloads, oldest first.
+	History() []engine.ReloadResult
 }
 
 // Options configure the admin endpoint.
@@ -77,6 +79,7 @@ func New(o Options) *Server {
 	mux.HandleFunc("PUT /api/v1/backends/{backend}/servers/{server}/weight", s.write(s.setWeight))
 	mux.HandleFunc("POST /api/v1/reload", s.write(s.reload))
 	mux.HandleFunc("POST /api/v1/upgrade", s.write(s.upgrade))
+	mux.HandleFunc("GET /api/v1/reloads", s.reloads)
 	mux.HandleFunc("/", s.notFound)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
 	return s
