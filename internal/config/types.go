@@ -81,7 +81,9 @@ type Listener struct {
 	H2C bool `yaml:"h2c"`
 	// TLS holds the certificates of an https listener. Required for https.
 	TLS *ListenerTLS `yaml:"tls"`
-	// Backend is the backend of a tcp listener.
+	// Backend is the backend a tcp listener relays every connection to
+	// (plain TCP). A tcp listener without one relays by the SNI of its
+	// routes instead (TLS passthrough). Default none.
 	Backend string `yaml:"backend"`
 	// ProxyProtocol accepts a PROXY protocol header from trusted peers.
 	ProxyProtocol *ProxyProtocol `yaml:"proxy_protocol"`
@@ -112,13 +114,19 @@ type ListenerTimeouts struct {
 	// ReadHeader is the time allowed to read a request's headers. Default 10s.
 	ReadHeader Duration `yaml:"read_header"`
 	// Idle is how long a keep-alive connection may wait for its next
-	// request. Default 60s.
+	// request; on a tcp listener, how long a stream may go without a byte
+	// in either direction before both sides are closed. Default 60s.
 	Idle Duration `yaml:"idle"`
+	// ClientHello is how long a client of a tcp listener that routes by
+	// SNI has to send its whole TLS ClientHello; a slower one is dropped
+	// and counted. Other listeners do not use it. Default 5s.
+	ClientHello Duration `yaml:"client_hello"`
 }
 
 func (t *ListenerTimeouts) setDefaults() {
 	t.ReadHeader = Duration(10e9)
 	t.Idle = Duration(60e9)
+	t.ClientHello = Duration(5e9)
 }
 
 // ListenerLimits bound what a client may send.
@@ -164,7 +172,8 @@ type ProxyProtocol struct {
 type Route struct {
 	// Name identifies the route in logs and metrics. Required.
 	Name string `yaml:"name"`
-	// Listeners the route serves. Default: every http and https listener.
+	// Listeners the route serves. Default: every http and https listener;
+	// a route on tcp listeners names them, and only them.
 	Listeners []string `yaml:"listeners"`
 	// Hosts to match, exact ("shop.example.com") or one leading wildcard
 	// label ("*.example.com"). Default: any host.
@@ -178,6 +187,13 @@ type Route struct {
 	// Headers that must be present with exactly these values; "*" matches any
 	// value. Default none.
 	Headers map[string]string `yaml:"headers"`
+	// SNI are the TLS server names a route on tcp listeners matches, for
+	// TLS passthrough: exact ("a.example.com") or one leading wildcard
+	// label ("*.example.com"), compared without regard to case; an exact
+	// name beats a wildcard, a longer wildcard a shorter one. Default
+	// none: the listener's default route, which takes the connections no
+	// other route's names match (at most one per tcp listener).
+	SNI []string `yaml:"sni"`
 	// Backend that serves the route. Exactly one of Backend and Split.
 	Backend string `yaml:"backend"`
 	// Split spreads the route's clients over several backends by weight.
@@ -256,8 +272,9 @@ type Backend struct {
 	// SendProxyProtocol sends a PROXY header to servers: none, v1 or v2.
 	// Default none.
 	SendProxyProtocol string `yaml:"send_proxy_protocol"`
-	// DrainTimeout is how long a draining server's long-lived connections
-	// (WebSockets) may go on before they are closed. Default 30s.
+	// DrainTimeout is how long a draining or removed server's long-lived
+	// connections (WebSockets, TCP streams) may go on before they are
+	// closed. Default 30s.
 	DrainTimeout Duration `yaml:"drain_timeout"`
 	// ResolveInterval is how often the host names of servers are resolved
 	// again; traffic follows a changed address without a reload.

@@ -7,9 +7,6 @@ import "fmt"
 // accepted and ignored. Each check goes when its feature lands.
 func (v *validator) unsupported(c *Config) {
 	for i, l := range c.Listeners {
-		if l.Protocol == ProtocolTCP {
-			v.errf(fmt.Sprintf("listeners[%d].protocol", i), "tcp listeners are not supported yet")
-		}
 		if l.ProxyProtocol != nil {
 			v.errf(fmt.Sprintf("listeners[%d].proxy_protocol", i), "accepting the PROXY protocol is not supported yet")
 		}

@@ -31,6 +31,7 @@ func validate(c *Config) Errors {
 	v.listeners(c)
 	v.routes(c)
 	v.backends(c)
+	v.tcpRoutes(c)
 	v.unsupported(c)
 	return v.errs
 }
@@ -96,12 +97,7 @@ func (v *validator) listener(c *Config, p string, l *Listener) {
 		v.errf(p+".h2c", "only applies to http listeners (https negotiates HTTP/2 by ALPN)")
 	}
 	if l.Protocol == ProtocolTCP {
-		switch {
-		case l.Backend == "":
-			v.errf(p+".backend", "a tcp listener needs the backend it relays to")
-		case c.Backend(l.Backend) == nil:
-			v.errf(p+".backend", "unknown backend %q", l.Backend)
-		}
+		v.tcpListener(c, p, l)
 		if len(l.TrustedProxies) > 0 {
 			v.errf(p+".trusted_proxies", "only applies to http and https listeners")
 		}
@@ -120,6 +116,9 @@ func (v *validator) listener(c *Config, p string, l *Listener) {
 	}
 	if l.Timeouts.Idle <= 0 {
 		v.errf(p+".timeouts.idle", "must be greater than 0")
+	}
+	if l.Timeouts.ClientHello <= 0 {
+		v.errf(p+".timeouts.client_hello", "must be greater than 0: without it a silent client holds a connection for ever")
 	}
 	if l.Limits.MaxHeaderBytes <= 0 {
 		v.errf(p+".limits.max_header_bytes", "must be greater than 0")

@@ -52,8 +52,6 @@ func (v *validator) routeListeners(c *Config, p string, r *Route) {
 			v.errf(lp, "listener %q is listed twice", name)
 		case l == nil:
 			v.errf(lp, "unknown listener %q", name)
-		case l.Protocol == ProtocolTCP:
-			v.errf(lp, "listener %q is a tcp listener; it relays to its own backend and has no routes", name)
 		}
 		seen[name] = true
 	}
@@ -173,6 +171,9 @@ func (v *validator) sameTraffic(c *Config) {
 		hdrs := headerKey(r.Headers)
 		reported := map[int]bool{}
 		for _, l := range c.ListenersOf(r) {
+			if c.isTCP(l) {
+				continue // routes by sni; see tcpRoutes
+			}
 			for _, h := range hosts {
 				for _, m := range methods {
 					k := matchKey{l, h, m, r.PathPrefix, hdrs}

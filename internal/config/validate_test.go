@@ -66,12 +66,12 @@ func TestValidate(t *testing.T) {
 			l.Protocol = ProtocolTCP
 			c.Listeners = append(c.Listeners, l)
 		}, wantPaths: []string{"listeners[1].backend"}},
-		{name: "route on tcp listener", mutate: func(c *Config) {
+		{name: "route on tcp and http listeners", mutate: func(c *Config) {
 			l := NewListener("db", ":5432")
-			l.Protocol, l.Backend = ProtocolTCP, "app"
+			l.Protocol = ProtocolTCP
 			c.Listeners = append(c.Listeners, l)
-			c.Routes[0].Listeners = []string{"db", "nope"}
-		}, wantPaths: []string{"routes[0].listeners[0]", "routes[0].listeners[1]"}},
+			c.Routes[0].Listeners = []string{"db", "web", "nope"}
+		}, wantPaths: []string{"routes[0].listeners[2]", "routes[0].listeners[1]"}},
 		{name: "proxy protocol from anyone", mutate: func(c *Config) {
 			c.Listeners[0].ProxyProtocol = &ProxyProtocol{Accept: true}
 		}, wantPaths: []string{"listeners[0].proxy_protocol.trusted"}},
