@@ -1,6 +1,8 @@
 // Package router maps a request (host, path, method, headers) to the route
-// that serves it. A Router is built once per configuration and is immutable
-// and safe for concurrent use; Match takes no lock and does not allocate.
+// that serves it, and a TLS connection's server name (SNI) to the route
+// that relays it (sni.go, by the same host rules). A Router is built once
+// per configuration and is immutable and safe for concurrent use; Match
+// takes no lock and does not allocate.
 //
 // # Precedence
 //
