@@ -1,7 +1,7 @@
 // Package admin serves Portier's admin endpoint: the JSON API that reads
-// status and changes server state and weight, /metrics, /healthz and
-// /readyz. Reads are open on the admin address; writes need the bearer
-// token.
+// status and changes server state and weight, /metrics, /healthz,
+// /readyz, and the dashboard at / (dashboard.go, files in ui/). Reads are
+// open on the admin address; writes need the bearer token.
 //
 // It reads the engine's live snapshot and calls into the engine; the data
 // path never imports it.
@@ -80,6 +80,7 @@ func New(o Options) *Server {
 	mux.HandleFunc("POST /api/v1/reload", s.write(s.reload))
 	mux.HandleFunc("POST /api/v1/upgrade", s.write(s.upgrade))
 	mux.HandleFunc("GET /api/v1/reloads", s.reloads)
+	s.routeDashboard(mux)
 	mux.HandleFunc("/", s.notFound)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
 	return s
