@@ -21,7 +21,10 @@ import (
 const ctlUsage = `Usage: portier ctl [flags] COMMAND
 
 Commands:
-  status                        every server: state, health, reason, since, in-flight, requests
+  status                        listeners, routes and every server: state, since when and why, last
+                                error, in-flight, requests, errors, mean latency; network findings
+  errors [N]                    the last N (default 20) upstream errors, newest first: time, route,
+                                server, reason, status, request id, error
   drain BACKEND/SERVER          no new request or connection; in-flight work finishes
   maint BACKEND/SERVER          maintenance: no traffic at all
   ready BACKEND/SERVER          back into rotation
@@ -66,6 +69,15 @@ func cmdCtl(args []string, stdout, stderr io.Writer) int {
 	switch cmd := rest[0]; {
 	case cmd == "status" && len(rest) == 1:
 		return c.status(stdout, stderr)
+	case cmd == "errors" && len(rest) <= 2:
+		limit := 20
+		if len(rest) == 2 {
+			if limit, err = strconv.Atoi(rest[1]); err != nil || limit < 1 {
+				fmt.Fprintf(stderr, "portier ctl errors: %q is not a positive number\n", rest[1])
+				return 2
+			}
+		}
+		return c.listErrors(stdout, stderr, limit)
 	case (cmd == "drain" || cmd == "maint" || cmd == "ready") && len(rest) == 2:
 		state := map[string]string{"drain": "drain", "maint": "maintenance", "ready": "ready"}[cmd]
 		return c.change(stdout, stderr, "POST", rest[1], "state", fmt.Sprintf(`{"state": %q}`, state))
@@ -245,23 +257,79 @@ func (c *ctlClient) change(stdout, stderr io.Writer, method, target, what, body 
 	return 0
 }
 
+// statusView is what "ctl status" reads of GET /api/v1/status. It names
+// the JSON keys itself rather than sharing the server's types, so that a
+// key an older Portier does not send reads as unknown ("-").
+type statusView struct {
+	Listeners []struct {
+		Name, Address, Protocol string
+		ActiveConnections       *int64 `json:"active_connections"`
+	} `json:"listeners"`
+	Routes []struct {
+		counterView
+		Name     string
+		Backends []string
+		Ready    bool
+		Reason   string
+	} `json:"routes"`
+	Backends []struct {
+		Name    string
+		Servers []serverView
+	} `json:"backends"`
+	Network []struct{ Code, Level, Address, Message string } `json:"network"`
+}
+
+// counterView are the counters a route or server carries.
+type counterView struct {
+	Requests        *uint64  `json:"requests"`
+	Errors          *uint64  `json:"errors"`
+	DurationSeconds *float64 `json:"duration_seconds"`
+}
+
+type serverView struct {
+	counterView
+	Name, Address, State, Health, Admin, Reason string
+	Since                                       time.Time
+	Weight                                      int
+	BaseWeight                                  int       `json:"base_weight"`
+	InFlight                                    int64     `json:"in_flight"`
+	ConsecutiveFailures                         int       `json:"consecutive_failures"`
+	LastError                                   string    `json:"last_error"`
+	LastErrorAt                                 time.Time `json:"last_error_at"`
+}
+
 func (c *ctlClient) status(stdout, stderr io.Writer) int {
-	var st admin.Status
+	var st statusView
 	if err := c.do("GET", "/api/v1/status", "", &st); err != nil {
 		fmt.Fprintf(stderr, "portier ctl: %v\n", err)
 		return 1
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "BACKEND\tSERVER\tADDRESS\tSTATE\tHEALTH\tSINCE\tWEIGHT\tIN-FLIGHT\tREQUESTS\tREASON")
 	now := time.Now()
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LISTENER\tADDRESS\tPROTOCOL\tCONNECTIONS")
+	for _, l := range st.Listeners {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", l.Name, l.Address, l.Protocol, orDash(l.ActiveConnections))
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(tw, "ROUTE\tBACKENDS\tSTATUS\tREQUESTS\tERRORS\tMEAN LATENCY")
+	for _, r := range st.Routes {
+		ready := "ready"
+		if !r.Ready {
+			ready = "cannot serve"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.Name, strings.Join(r.Backends, ","), ready, r.counterView)
+	}
+	tw.Flush()
+	fmt.Fprintln(stdout)
+	fmt.Fprintln(tw, "BACKEND\tSERVER\tADDRESS\tWEIGHT\tIN-FLIGHT\tREQUESTS\tERRORS\tMEAN LATENCY\tSTATE")
 	for _, b := range st.Backends {
 		for _, s := range b.Servers {
 			weight := strconv.Itoa(s.Weight)
 			if s.Weight != s.BaseWeight {
 				weight += "/" + strconv.Itoa(s.BaseWeight)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\t%s\n", b.Name, s.Name, s.Address,
-				s.State, s.Health, ago(now, s.Since), weight, s.InFlight, s.Requests, orDash(s.Reason))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", b.Name, s.Name, s.Address, weight, s.InFlight, s.counterView, s.words(now))
 		}
 	}
 	tw.Flush()
@@ -270,18 +338,138 @@ func (c *ctlClient) status(stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "\nroute %s cannot serve: %s\n", r.Name, r.Reason)
 		}
 	}
+	for i, f := range st.Network {
+		if i == 0 {
+			fmt.Fprintln(stdout)
+		}
+		fmt.Fprintf(stdout, "%s %s %s: %s\n", f.Level, f.Code, f.Address, f.Message)
+	}
 	return 0
 }
 
-// ago writes how long before now t was, to the second.
-func ago(now, t time.Time) string {
-	if t.IsZero() {
-		return "-"
+// String writes the requests, errors and mean latency columns.
+func (c counterView) String() string {
+	latency := "-"
+	if c.Requests != nil && *c.Requests > 0 && c.DurationSeconds != nil {
+		latency = formatLatency(*c.DurationSeconds / float64(*c.Requests))
 	}
-	return now.Sub(t).Truncate(time.Second).String() + " ago"
+	return orDash(c.Requests) + "\t" + orDash(c.Errors) + "\t" + latency
 }
 
-func orDash(s string) string {
+// words says what a server is doing, since when and why, as one phrase:
+// "down 2m 5s ago: status 503", "draining (health up 1h 2m ago: status
+// 200)", followed by its last error, if any, and how many in a row.
+func (s serverView) words(now time.Time) string {
+	health := s.Health
+	if !s.Since.IsZero() {
+		health += " " + ago(now, s.Since)
+	}
+	if s.Reason != "" {
+		health += ": " + s.Reason
+	}
+	w := health
+	if s.Admin != "" && s.Admin != "ready" {
+		w = s.Admin + " (health " + health + ")"
+	}
+	if s.LastError != "" {
+		w += "; last error"
+		if !s.LastErrorAt.IsZero() {
+			w += " " + ago(now, s.LastErrorAt)
+		}
+		w += ": " + s.LastError
+		if s.ConsecutiveFailures > 1 {
+			w += fmt.Sprintf(" (%d in a row)", s.ConsecutiveFailures)
+		}
+	}
+	return w
+}
+
+// upstreamError is one entry of GET /api/v1/errors.
+type upstreamError struct {
+	Time      time.Time `json:"time"`
+	RequestID string    `json:"request_id"`
+	Route     string    `json:"route"`
+	Backend   string    `json:"backend"`
+	Server    string    `json:"server"`
+	Reason    string    `json:"reason"`
+	Status    int       `json:"status"`
+	Error     string    `json:"error"`
+}
+
+// listErrors lists the last upstream errors, newest first.
+func (c *ctlClient) listErrors(stdout, stderr io.Writer, limit int) int {
+	var ans struct {
+		Errors []upstreamError `json:"errors"`
+	}
+	if err := c.do("GET", "/api/v1/errors?limit="+strconv.Itoa(limit), "", &ans); err != nil {
+		fmt.Fprintf(stderr, "portier ctl: %v\n", err)
+		return 1
+	}
+	writeErrors(stdout, ans.Errors, time.Now())
+	return 0
+}
+
+// writeErrors writes upstream errors as a table, times in local time (with
+// the date when not today).
+func writeErrors(w io.Writer, list []upstreamError, now time.Time) {
+	if len(list) == 0 {
+		fmt.Fprintln(w, "no upstream errors recorded")
+		return
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tROUTE\tBACKEND/SERVER\tREASON\tSTATUS\tREQUEST ID\tERROR")
+	for _, e := range list {
+		at, layout := e.Time.In(now.Location()), "15:04:05"
+		if y, m, d := at.Date(); y != now.Year() || m != now.Month() || d != now.Day() {
+			layout = "2006-01-02 15:04:05"
+		}
+		server := e.Backend
+		if e.Server != "" {
+			server += "/" + e.Server
+		}
+		status := "-"
+		if e.Status != 0 {
+			status = strconv.Itoa(e.Status)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", at.Format(layout), orDash(&e.Route), orDash(&server),
+			orDash(&e.Reason), status, orDash(&e.RequestID), orDash(&e.Error))
+	}
+	tw.Flush()
+}
+
+// ago says how long before now t was, the way the dashboard does: "5s
+// ago", "2m 5s ago", "3h 2m ago", "2d 3h ago".
+func ago(now, t time.Time) string {
+	s := int64(max(now.Sub(t), 0) / time.Second)
+	switch {
+	case s < 60:
+		return fmt.Sprintf("%ds ago", s)
+	case s < 3600:
+		return fmt.Sprintf("%dm %ds ago", s/60, s%60)
+	case s < 86400:
+		return fmt.Sprintf("%dh %dm ago", s/3600, s%3600/60)
+	}
+	return fmt.Sprintf("%dd %dh ago", s/86400, s%86400/3600)
+}
+
+// formatLatency writes seconds as milliseconds or seconds.
+func formatLatency(sec float64) string {
+	switch ms := sec * 1000; {
+	case ms < 10:
+		return strconv.FormatFloat(ms, 'f', 1, 64) + "ms"
+	case ms < 1000:
+		return strconv.FormatFloat(ms, 'f', 0, 64) + "ms"
+	}
+	return strconv.FormatFloat(sec, 'f', 2, 64) + "s"
+}
+
+// orDash writes a value the server sent, or "-" for one it did not (or
+// an empty string).
+func orDash[T any](v *T) string {
+	if v == nil {
+		return "-"
+	}
+	s := fmt.Sprint(*v)
 	if s == "" {
 		return "-"
 	}
