@@ -144,7 +144,7 @@ func TestDashboardInBrowser(t *testing.T) {
 
 	ctx := newBrowser(t, exe)
 	console := watchConsole(ctx)
-	b := &browser{t: t, ctx: ctx}
+	b := &browser{t: t, ctx: ctx, console: console}
 	b.do(chromedp.Navigate(rig.admin + "/"))
 	shown, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](
 		`Array.from(document.querySelectorAll('#servers tr[data-server]'), r => r.dataset.server)`))
@@ -161,7 +161,7 @@ func TestDashboardInBrowser(t *testing.T) {
 	failed := time.Now()
 	b.wait("web-2 shown down with its reason",
 		row+`.dataset.state === 'down' && `+row+`.querySelector('.state').textContent === 'down' && `+
-			row+`.querySelector('.check').textContent === 'status 503'`)
+			row+`.querySelector('.check').textContent === 'status 503' && document.title === '(1 down) Portier'`)
 	t.Logf("web-2 shown down %v after its health endpoint started failing", time.Since(failed).Round(time.Millisecond))
 
 	drain := chromedp.CSS(`#servers tr[data-server="shop/web-2"] button[data-action="drain"]`)
@@ -206,10 +206,11 @@ func TestDashboardInBrowser(t *testing.T) {
 }
 
 // browser runs steps in a tab and fails the test with the page's text
-// when one fails.
+// and console errors when one fails.
 type browser struct {
-	t   *testing.T
-	ctx context.Context
+	t       *testing.T
+	ctx     context.Context
+	console *consoleLog
 }
 
 func (b *browser) do(steps ...chromedp.Action[chromedp.Void]) {
@@ -235,7 +236,10 @@ func (b *browser) text() string {
 	defer cancel()
 	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body.innerText`))
 	if err != nil {
-		return "(unreadable: " + err.Error() + ")"
+		s = "(unreadable: " + err.Error() + ")"
+	}
+	if p := b.console.problems(); len(p) > 0 {
+		s += "\nconsole:\n" + strings.Join(p, "\n")
 	}
 	return s
 }

@@ -191,6 +191,7 @@
     }
     patch($("#servers"), rows);
     tile("#tile-servers", up + " of " + total, down > 0 ? "bad" : up === total ? "good" : "");
+    document.title = down > 0 ? "(" + down + " down) Portier" : "Portier";
   }
 
   function renderRoutes(st, now, counts) {
