@@ -44,7 +44,7 @@ func securityHeaders(h http.Header) {
 // shows every server before its script runs (or without it); the script
 // then keeps it current from the JSON API.
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
-	page := newDashboardPage(s.o.Engine, s.o.Token != "", time.Now())
+	page := newDashboardPage(s.o.Engine, s.o.Token != "")
 	var buf bytes.Buffer
 	if err := dashboardTemplate.Execute(&buf, page); err != nil {
 		s.log.Error("dashboard template", "error", err.Error())

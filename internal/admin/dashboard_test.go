@@ -181,6 +181,13 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("the drain button did not drain: %+v", s)
 	}
 	b.wait("live rates", `document.querySelector('#tile-rps .value').textContent !== '—'`)
+	if _, body := call(t, "GET", rig.admin+"/api/v1/status", "", ""); strings.Contains(body, `"duration_seconds"`) {
+		// Every request to legacy-1 fails: nobody listens there.
+		b.wait("the error ratio and latency of each route",
+			`document.querySelector('#routes tr[data-key="r:legacy"] td[data-label="Errors"]').textContent === '100%' &&
+			 document.querySelector('#routes tr[data-key="r:shop"] td[data-label="Errors"]').textContent === '0%' &&
+			 document.querySelector('#routes tr[data-key="r:shop"] td[data-label="Latency"]').textContent.endsWith(' ms')`)
+	}
 
 	dir := artifactDir(t)
 	wide := b.screenshot()

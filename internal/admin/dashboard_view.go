@@ -27,7 +27,7 @@ type dashboardPage struct {
 // dashboardReloads is how many reloads the dashboard lists.
 const dashboardReloads = 5
 
-func newDashboardPage(e Engine, tokenRequired bool, now time.Time) dashboardPage {
+func newDashboardPage(e Engine, tokenRequired bool) dashboardPage {
 	p := dashboardPage{
 		Status:        buildStatus(e.Snapshot()),
 		Reloads:       reloadHistory(e, dashboardReloads).Reloads,
