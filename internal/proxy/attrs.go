@@ -12,6 +12,7 @@ import (
 // line, spelled once.
 const (
 	keyRequestID       = "request_id"
+	keyTraceID         = "trace_id"
 	keyClient          = "client"
 	keyListener        = "listener"
 	keyRoute           = "route"
@@ -29,6 +30,8 @@ const (
 	keyReason          = "reason"
 	keyAttempts        = "attempts"
 	keyServers         = "servers"
+	keyError           = "error"
+	keyConsecutive     = "consecutive_failures"
 )
 
 // Reason classes of failed requests (DESIGN.md promise 4). Connect failures
@@ -51,8 +54,11 @@ const statusClientClosed = 499
 // accessMsg is the message of every access log line.
 const accessMsg = "request"
 
-// logAccess writes the request's access line, if anyone reads it.
-func (ex *exchange) logAccess() {
+// logAccess writes the request's access line, if anyone reads it: d is
+// the request's duration. A failed request's line adds the reason, the
+// last failed attempt's error and its server's count of consecutive
+// failures (and for no_healthy_server, why each server could not take it).
+func (ex *exchange) logAccess(d time.Duration) {
 	al := ex.h.o.AccessLog
 	if al == nil {
 		return
@@ -75,8 +81,10 @@ func (ex *exchange) logAccess() {
 	ex.mu.Lock()
 	connect := ex.connect
 	ex.mu.Unlock()
-	attrs := [...]slog.Attr{
+	var attrs [22]slog.Attr
+	a := append(attrs[:0],
 		slog.String(keyRequestID, ex.id),
+		slog.String(keyTraceID, ex.traceHex()),
 		slog.String(keyClient, ex.r.RemoteAddr),
 		slog.String(keyListener, ex.h.o.Listener),
 		slog.String(keyRoute, routeName),
@@ -88,25 +96,26 @@ func (ex *exchange) logAccess() {
 		slog.Int(keyStatus, ex.status),
 		slog.Int64(keyBytesIn, bytesIn),
 		slog.Int64(keyBytesOut, ex.bytesOut),
-		slog.Float64(keyDuration, time.Since(ex.start).Seconds()),
+		slog.Float64(keyDuration, d.Seconds()),
 		slog.Float64(keyUpstreamConnect, connect.Seconds()),
 		slog.Float64(keyTTFB, ex.ttfb.Seconds()),
-		slog.String(keyReason, ex.reason),
-		slog.Int(keyAttempts, ex.attempts),
+	)
+	if ex.reason != "" {
+		a = append(a, slog.String(keyReason, ex.reason))
 	}
-	n := len(attrs)
-	if ex.reason == "" {
-		n-- // reason is only logged on errors; attempts moves up
-		attrs[n-1] = attrs[n]
+	a = append(a, slog.Int(keyAttempts, ex.attempts))
+	if e := ex.lastErr; e != nil {
+		a = append(a, slog.String(keyError, e.Err), slog.Int(keyConsecutive, ex.streak))
+		if e.Err == "" { // a 5xx answer: its status says it all
+			a[len(a)-2] = slog.String(keyError, e.Reason)
+		}
 	}
 	if ex.reason == reasonNoHealthyServer && ex.backend != nil {
 		// Say which servers could not take the request and why: the
 		// operator reading this line should not have to look elsewhere.
-		all := append(attrs[:n:n], slog.String(keyServers, serversDown(ex.backend)))
-		al.LogAttrs(ctx, slog.LevelInfo, accessMsg, all...)
-		return
+		a = append(a, slog.String(keyServers, serversDown(ex.backend)))
 	}
-	al.LogAttrs(ctx, slog.LevelInfo, accessMsg, attrs[:n]...)
+	al.LogAttrs(ctx, slog.LevelInfo, accessMsg, a...)
 }
 
 // serversDown describes each server of b that cannot take traffic:

@@ -2,9 +2,11 @@ package proxy
 
 import (
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"sync/atomic"
 	"testing"
 
 	"github.com/portier/portier/internal/upstream"
@@ -42,6 +44,26 @@ func BenchmarkProxy(b *testing.B) {
 	be := newBackend(b, "b", upstream.TransportOptions{}, benchBackend(b))
 	base, c := startProxy(b, NewHandler(Options{}, oneRoute(b, be)), false)
 	runBench(b, base, c)
+}
+
+// BenchmarkProxyObserved is BenchmarkProxy with everything that watches
+// a request on: counters, the access log (formatted, then discarded),
+// every request sampled and handed to OnSpan, the failure log.
+func BenchmarkProxyObserved(b *testing.B) {
+	be := newBackend(b, "b", upstream.TransportOptions{}, benchBackend(b))
+	site := oneRoute(b, be)
+	NewStats().Attach(site)
+	var spans atomic.Int64
+	h := NewHandler(Options{
+		AccessLog: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		OnSpan:    func(*Span) { spans.Add(1) },
+		Failures:  NewFailureLog(0),
+	}, site)
+	base, c := startProxy(b, h, false)
+	runBench(b, base, c)
+	if spans.Load() == 0 {
+		b.Fatal("no span recorded")
+	}
 }
 
 // BenchmarkReverseProxyBaseline is the same traffic through the standard

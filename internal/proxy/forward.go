@@ -47,8 +47,10 @@ type exchangeState struct {
 	sticky  string // Set-Cookie value recording a split variant, if any
 	ws      bool   // the request is a WebSocket upgrade being passed on
 
+	site     *Site
 	route    *Route
 	backend  *Backend
+	flow     *Flow // counts the request; nil when the site has no Stats
 	server   *upstream.Server
 	tried    balancer.Tried
 	body     *bodyReader
@@ -59,9 +61,19 @@ type exchangeState struct {
 	rtStart  time.Time
 	ttfb     time.Duration // until the response headers arrived
 	failed   bool          // a round trip failed: do not recycle
+	// lastErr is the last failed attempt; streak its server's count of
+	// failed attempts in a row.
+	lastErr *upstream.Failure
+	streak  int
+	copyErr string // why a response body broke off
+
+	traceContext
+	// rec collects the request for Options.OnSpan while it is sampled.
+	rec *Span
 
 	rtDone  bool          // guarded by mu
 	gotConn bool          // guarded by mu
+	newConn bool          // guarded by mu; the attempt opened a connection
 	connect time.Duration // guarded by mu; until a connection was ready
 }
 
@@ -94,31 +106,51 @@ func (ex *exchange) serve() {
 	h, r := ex.h, ex.r
 	ex.client, ex.hasAddr = clientAddr(r.RemoteAddr)
 	ex.trusted = h.trusted(ex.client, ex.hasAddr)
-	ex.vals = make([]string, 3)
+	ex.vals = make([]string, 4)
+	ex.startTrace()
+	// One string holds a generated request id and the traceparent sent
+	// upstream: one allocation for both.
+	var buf [idLen + traceparentLen]byte
+	b := buf[:0]
 	if v := r.Header[hdrRequestID]; ex.trusted && len(v) == 1 && validID(v[0]) {
 		ex.idv = v
 	} else {
-		ex.vals[0] = h.ids.next()
+		b = h.ids.appendNext(b)
+	}
+	n := len(b)
+	str := string(appendTraceparent(b, ex.traceID, ex.attempt, ex.flags))
+	if n > 0 {
+		ex.vals[0] = str[:n]
 		ex.idv = ex.vals[0:1:1]
 	}
+	ex.vals[3] = str[n:]
 	ex.id = ex.idv[0]
 	ex.w.Header()[hdrRequestID] = ex.idv
-	defer ex.logAccess()
+	defer ex.finish()
 
 	site := h.site.Load()
+	ex.site = site
 	rid, ok := -1, false
 	if site != nil && site.Router != nil {
 		rid, ok = site.Router.Match(r.Host, r.URL.Path, r.Method, r.Header)
 	}
 	if !ok || rid < 0 || rid >= len(site.Routes) || site.Routes[rid] == nil {
+		if site != nil {
+			ex.flow = site.unrouted
+		}
 		ex.fail(http.StatusNotFound, reasonNoRoute)
 		return
 	}
 	ex.route = site.Routes[rid]
-	ex.backend = ex.pickBackend()
+	var fi int
+	ex.backend, fi = ex.pickBackend()
 	if ex.backend == nil {
+		ex.flow = ex.route.none
 		ex.fail(http.StatusServiceUnavailable, reasonNoHealthyServer)
 		return
+	}
+	if fi < len(ex.route.flows) {
+		ex.flow = ex.route.flows[fi]
 	}
 	ex.forward()
 }
@@ -153,16 +185,22 @@ func (ex *exchange) forward() {
 		}
 		status, reason, retry := ex.classify(err)
 		ex.status, ex.reason = status, reason
-		if be.Observe != nil && reason != reasonBadRequestBody && reason != reasonBodyTooLarge && reason != reasonClientClosed {
+		clientFault := reason == reasonBadRequestBody || reason == reasonBodyTooLarge || reason == reasonClientClosed
+		if be.Observe != nil && !clientFault {
 			be.Observe(srv, false, reason)
 		}
+		ex.attemptFailed(srv, reason, err, clientFault)
 		if !retry || ex.attempts > be.Retries {
 			ex.fail(status, reason)
 			return
 		}
-		// A fresh copy: the transport may still hold the last one.
+		// A fresh copy: the transport may still hold the last one, its
+		// header map included; the next attempt is a span of its own.
 		next, u := *out, *out.URL
 		next.URL = &u
+		next.Header = maps.Clone(out.Header)
+		ex.attempt = newSpanID()
+		next.Header[hdrTraceparent] = []string{string(appendTraceparent(nil, ex.traceID, ex.attempt, ex.flags))}
 		out = &next
 	}
 }
@@ -191,6 +229,11 @@ func (ex *exchange) outgoing() *http.Request {
 		hdr[hdrUpgrade] = r.Header[hdrUpgrade]
 	}
 	hdr[hdrRequestID] = ex.idv
+	hdr[hdrTraceparent] = ex.vals[3:4:4]
+	if !ex.remote {
+		// tracestate belongs to the traceparent it came with (§3.3).
+		delete(hdr, hdrTracestate)
+	}
 	ex.setForwarded(hdr)
 	if h.o.Via {
 		if prior := r.Header[hdrVia]; len(prior) > 0 {
@@ -253,7 +296,7 @@ func (ex *exchange) roundTrip(out *http.Request, srv *upstream.Server) (*http.Re
 		out.Host = srv.Address
 	}
 	ex.mu.Lock()
-	ex.rtDone, ex.gotConn = false, false
+	ex.rtDone, ex.gotConn, ex.newConn = false, false, false
 	ex.rtStart = time.Now()
 	ex.mu.Unlock()
 	srv.Acquire()
@@ -261,8 +304,18 @@ func (ex *exchange) roundTrip(out *http.Request, srv *upstream.Server) (*http.Re
 	ex.ttfb = time.Since(ex.rtStart)
 	ex.mu.Lock()
 	ex.rtDone = true
+	newConn, connect := ex.newConn, ex.connect
 	ex.mu.Unlock()
+	if f := ex.flow; f != nil {
+		if newConn {
+			f.Connect.Observe(connect)
+		}
+		if err == nil {
+			f.FirstByte.Observe(ex.ttfb)
+		}
+	}
 	if err != nil {
+		ex.failed = true
 		srv.Release()
 		srv.CountResponse(0)
 	} else {
@@ -271,9 +324,10 @@ func (ex *exchange) roundTrip(out *http.Request, srv *upstream.Server) (*http.Re
 	return res, err
 }
 
-func (ex *exchange) onGotConn(httptrace.GotConnInfo) {
+func (ex *exchange) onGotConn(info httptrace.GotConnInfo) {
 	ex.mu.Lock()
 	ex.gotConn = true
+	ex.newConn = !info.Reused
 	ex.connect = time.Since(ex.rtStart)
 	ex.mu.Unlock()
 }
@@ -336,23 +390,39 @@ func idempotent(m string) bool {
 	return false
 }
 
-// fail answers the request with an error of its own making: the status, the
-// reason in a header and a short body naming the request id. Upstream
-// addresses never appear in it. A client that went away gets nothing.
+// fail answers the request with an error of its own making: the status,
+// the reason in a header and a page naming the reason and the request id
+// (see errorpage.go). A client that went away gets nothing.
 func (ex *exchange) fail(status int, reason string) {
 	ex.status, ex.reason = status, reason
 	if status == statusClientClosed {
 		return
 	}
+	p := ex.page(status, reason)
+	f := negotiate(ex.r.Header["Accept"])
+	var body string
+	switch f {
+	case pageHTML:
+		body = p.html()
+	case pageJSON:
+		body = p.json()
+	default:
+		body = p.text()
+	}
 	wh := ex.w.Header()
 	wh[hdrReason] = []string{reason}
-	wh[hdrContentType] = []string{"text/plain; charset=utf-8"}
+	wh[hdrContentType] = []string{pageTypes[f]}
 	wh[hdrContentTypeOpts] = []string{"nosniff"}
-	delete(wh, hdrContentLength)
+	wh[hdrCacheControl] = []string{"no-store"}
+	if f == pageHTML {
+		wh[hdrCSP] = pageCSP
+	}
+	wh[hdrContentLength] = []string{strconv.Itoa(len(body))}
+	if c := ex.h.o.CloseConn; c != nil && c(ex.r) {
+		wh[hdrConnection] = connClose
+	}
 	ex.w.WriteHeader(status)
-	msg := strconv.Itoa(status) + " " + http.StatusText(status) + ": " + reason +
-		" (request id " + ex.id + ")\n"
-	n, _ := io.WriteString(ex.w, msg)
+	n, _ := io.WriteString(ex.w, body)
 	ex.bytesOut += int64(n)
 }
 

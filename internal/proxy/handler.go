@@ -39,6 +39,21 @@ type Options struct {
 	// listener is retiring); if so the response says "Connection: close".
 	// Nil: never.
 	CloseConn func(*http.Request) bool
+	// SampleTrace decides whether a request that starts a new trace (its
+	// client sent no valid traceparent) is sampled: the flag sent upstream
+	// in traceparent, and whether OnSpan hears of it. A request with a
+	// valid traceparent follows its client's flag. Nil: every new trace is
+	// sampled.
+	SampleTrace func(TraceID) bool
+	// OnSpan, when set, receives every sampled request once it is
+	// finished, with its attempts on servers. It runs on the request's
+	// goroutine, so it must not block, and must not keep the *Span after
+	// it returns. Nil: nothing is recorded, at no cost.
+	OnSpan func(*Span)
+	// Failures, when set, records every request answered with an error of
+	// Portier's own of 500 or above, and every response a server broke
+	// off. Nil: not recorded.
+	Failures *FailureLog
 }
 
 // Handler forwards HTTP requests by the routing of the current Site.
@@ -59,6 +74,7 @@ type Handler struct {
 	connUpgrade []string
 	bufs        sync.Pool // *[]byte of copyBufSize
 	exchanges   sync.Pool // *exchange, see exchange.recycle
+	spans       sync.Pool // *Span, see exchange.exportSpan
 	tunnel      tunnels
 }
 

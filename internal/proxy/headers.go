@@ -23,6 +23,10 @@ const (
 	hdrContentLength   = "Content-Length"
 	hdrSetCookie       = "Set-Cookie"
 	hdrContentTypeOpts = "X-Content-Type-Options"
+	hdrCacheControl    = "Cache-Control"
+	hdrCSP             = "Content-Security-Policy"
+	hdrTraceparent     = "Traceparent"
+	hdrTracestate      = "Tracestate"
 )
 
 // isHopByHop reports whether a canonical header key belongs to one

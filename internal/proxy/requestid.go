@@ -24,16 +24,21 @@ func (s *idSource) init() {
 // seqMask keeps 40 bits of counter: ids repeat after 2^40 requests.
 const seqMask = 1<<40 - 1
 
-func (s *idSource) next() string {
+func (s *idSource) next() string { return string(s.appendNext(nil)) }
+
+// appendNext appends a new id to b.
+func (s *idSource) appendNext(b []byte) []byte {
 	v := s.prefix | (s.seq.Add(1) & seqMask)
-	const hex = "0123456789abcdef"
-	var b [16]byte
-	for i := 15; i >= 0; i-- {
-		b[i] = hex[v&0xf]
+	var d [idLen]byte
+	for i := idLen - 1; i >= 0; i-- {
+		d[i] = hexDigits[v&0xf]
 		v >>= 4
 	}
-	return string(b[:])
+	return append(b, d[:]...)
 }
+
+// idLen is the length of a generated request id.
+const idLen = 16
 
 // validID reports whether a client-supplied request id is safe to keep:
 // 1 to 128 visible ASCII characters without separators that would break a

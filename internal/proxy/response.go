@@ -16,6 +16,7 @@ func (ex *exchange) respond(res *http.Response, srv *upstream.Server) {
 	defer srv.Release()
 	if res.StatusCode == http.StatusSwitchingProtocols {
 		ex.switchProtocols(res)
+		ex.attemptEnded(srv, res.StatusCode, ex.reason)
 		return
 	}
 	wh := ex.w.Header()
@@ -41,6 +42,7 @@ func (ex *exchange) respond(res *http.Response, srv *upstream.Server) {
 
 	reason := ex.copyBody(res)
 	res.Body.Close()
+	ex.attemptEnded(srv, res.StatusCode, reason)
 	if reason != "" {
 		ex.reason = reason
 		if reason == reasonClientClosed {
@@ -110,6 +112,7 @@ func (ex *exchange) copyBody(res *http.Response) string {
 			return reasonClientClosed
 		default:
 			ex.h.log.Debug("upstream body", "request_id", ex.id, "error", rerr)
+			ex.copyErr = rerr.Error()
 			return reasonUpstreamReset
 		}
 	}

@@ -1,16 +1,22 @@
 // Package proxy forwards HTTP requests to the servers of a backend: routing
 // lookup, balancing, retries, header rewriting, streaming bodies, 1xx,
-// trailers and WebSocket tunnels, and the access log line.
+// trailers and WebSocket tunnels, and what watches them: the access log
+// line, request counters, W3C trace context and error pages.
 //
 // It is the per-request path: no locks shared by all requests, no
 // allocations a pre-built Site can avoid. It must not import config
-// providers, the engine or the admin API.
+// providers, the engine, the admin API or a telemetry SDK: it hands spans
+// to a hook (Options.OnSpan) and keeps counters others read (Stats).
 //
 // Files: handler.go (Handler, Options, Swap), forward.go (the request way
 // up: routing, balancing, retries, failure classes), headers.go (hop-by-hop
 // and X-Forwarded-*), response.go (the way down: headers, streaming,
 // trailers), websocket.go (tunnels), split.go (weighted variants, hash
-// keys), attrs.go (access log keys and reasons), requestid.go.
+// keys), attrs.go (access log keys and reasons), requestid.go, trace.go
+// (traceparent, spans), stats.go (counters and histograms per route,
+// backend and server), outcome.go (what an attempt or a request counts
+// when it ends), errorpage.go (error pages by Accept), failures.go (the
+// recent failures).
 //
 // Only WebSocket upgrades are passed on, and only from HTTP/1.1 clients:
 // HTTP/2 has no Upgrade (RFC 9113 §8.6) and extended CONNECT (RFC 8441) is
@@ -31,6 +37,13 @@ type Site struct {
 	Router *router.Router
 	// Routes indexed by router.Route.ID.
 	Routes []*Route
+	// ErrorDetail shows clients, on Portier's own error pages, which
+	// server failed, its address and the error. Default false: only the
+	// reason class, the request id and the trace id.
+	ErrorDetail bool
+
+	// unrouted counts requests that match no route (see Stats.Attach).
+	unrouted *Flow
 }
 
 // Route is a route ready to serve.
@@ -49,6 +62,10 @@ type Route struct {
 	AddPrefix   string
 
 	split splitState
+	// flows count the requests sent to Backend, or to each variant of
+	// Split by index; none those that no backend took (see Stats.Attach).
+	flows []*Flow
+	none  *Flow
 }
 
 // Variant is one backend of a split route.

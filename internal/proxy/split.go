@@ -8,19 +8,20 @@ import (
 	"github.com/portier/portier/internal/balancer"
 )
 
-// pickBackend returns the backend that serves the request: the route's
-// backend, or for a split the client's sticky variant or a weighted random
-// one. It returns nil when a split has no variant with weight.
-func (ex *exchange) pickBackend() *Backend {
+// pickBackend returns the backend that serves the request, with its index
+// in the route's flows: the route's backend, or for a split the client's
+// sticky variant or a weighted one. It returns nil when a split has no
+// variant with weight.
+func (ex *exchange) pickBackend() (*Backend, int) {
 	rt := ex.route
 	if len(rt.Split) == 0 {
-		return rt.Backend
+		return rt.Backend, 0
 	}
 	if rt.StickyCookie != "" {
 		if c, err := ex.r.Cookie(rt.StickyCookie); err == nil {
-			for _, v := range rt.Split {
+			for i, v := range rt.Split {
 				if v.Weight > 0 && v.Backend != nil && v.Backend.Name == c.Value && canServe(v.Backend) {
-					return v.Backend
+					return v.Backend, i
 				}
 			}
 		}
@@ -30,17 +31,19 @@ func (ex *exchange) pickBackend() *Backend {
 	// lock shared by requests.
 	seq := rt.split.schedule(rt.Split)
 	if len(seq) == 0 {
-		return nil
+		return nil, 0
 	}
 	// A variant with no server that can take the request is passed over
 	// for the next one in the schedule: a split must not send 80% of the
 	// traffic to a drained or failed variant. When none can, the first
 	// pick stands and answers no_healthy_server.
 	start := rt.split.next.Add(1) - 1
-	be := rt.Split[seq[start%uint64(len(seq))]].Backend
+	vi := int(seq[start%uint64(len(seq))])
+	be := rt.Split[vi].Backend
 	for i := uint64(1); i < uint64(len(seq)) && !canServe(be); i++ {
-		if next := rt.Split[seq[(start+i)%uint64(len(seq))]].Backend; canServe(next) {
-			be = next
+		ni := int(seq[(start+i)%uint64(len(seq))])
+		if next := rt.Split[ni].Backend; canServe(next) {
+			be, vi = next, ni
 		}
 	}
 	if be != nil && rt.StickyCookie != "" {
@@ -48,7 +51,7 @@ func (ex *exchange) pickBackend() *Backend {
 			HttpOnly: true, SameSite: http.SameSiteLaxMode}
 		ex.sticky = c.String()
 	}
-	return be
+	return be, vi
 }
 
 // hashKey is the hash of the request's hash key, or 0 when the backend's

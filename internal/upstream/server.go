@@ -102,6 +102,16 @@ type Server struct {
 	responses [6]atomic.Uint64
 	// checks counts active health checks: [0] failed, [1] passed.
 	checks [2]atomic.Uint64
+	// failures counts attempts that failed or got a 5xx answer; streak
+	// those in a row, up to the last success; busy the nanoseconds
+	// attempts took, until their response was relayed or they failed.
+	failures atomic.Uint64
+	streak   atomic.Int64
+	busy     atomic.Int64
+	lastErr  atomic.Pointer[Failure]
+	// slot is the server's row in the request counters of its backend's
+	// routes, stable across reloads (see proxy.Stats); -1 until set.
+	slot atomic.Int32
 
 	longMu sync.Mutex // guards long
 	// long holds the server's long-lived connections (WebSocket tunnels,
@@ -116,6 +126,7 @@ func NewServer(backend, name, address string, weight int, st State) *Server {
 	s.weight.Store(int32(weight))
 	s.state.Store(uint32(st))
 	s.health.Store(&Health{State: st, Since: time.Now()})
+	s.slot.Store(-1)
 	return s
 }
 
@@ -215,6 +226,11 @@ func (s *Server) Inherit(old *Server) {
 	for i := range s.checks {
 		s.checks[i].Store(old.checks[i].Load())
 	}
+	s.failures.Store(old.failures.Load())
+	s.streak.Store(old.streak.Load())
+	s.busy.Store(old.busy.Load())
+	s.lastErr.Store(old.lastErr.Load())
+	s.slot.Store(old.slot.Load())
 	if t := old.target.Load(); t != nil {
 		s.target.Store(t)
 	}
@@ -312,3 +328,49 @@ func (s *Server) CountCheck(ok bool) {
 func (s *Server) Checks() (failed, passed uint64) {
 	return s.checks[0].Load(), s.checks[1].Load()
 }
+
+// Failure is the last failed attempt on a server.
+type Failure struct {
+	// Reason is the failure class ("connect_refused", "response_timeout",
+	// "status 503"); Err the error's text, which may name addresses.
+	Reason, Err string
+	At          time.Time
+}
+
+// CountSuccess records an attempt that got an answer below 500 and took d:
+// the run of consecutive failures ends.
+func (s *Server) CountSuccess(d time.Duration) {
+	s.busy.Add(int64(d))
+	// Read first: a store on every success would bounce the cache line
+	// between cores for nothing.
+	if s.streak.Load() != 0 {
+		s.streak.Store(0)
+	}
+}
+
+// CountFailure records an attempt that failed, or got a 5xx answer, after
+// d, and returns how many attempts in a row have now failed.
+func (s *Server) CountFailure(d time.Duration, f *Failure) int {
+	s.busy.Add(int64(d))
+	s.failures.Add(1)
+	s.lastErr.Store(f)
+	return int(s.streak.Add(1))
+}
+
+// Failures returns the number of attempts that failed or got a 5xx answer.
+func (s *Server) Failures() uint64 { return s.failures.Load() }
+
+// Streak returns the number of consecutive attempts that failed.
+func (s *Server) Streak() int { return int(s.streak.Load()) }
+
+// Busy returns the total time attempts on the server took.
+func (s *Server) Busy() time.Duration { return time.Duration(s.busy.Load()) }
+
+// LastFailure returns the last failed attempt, or nil if none did.
+func (s *Server) LastFailure() *Failure { return s.lastErr.Load() }
+
+// Slot returns the server's row in its backend's request counters, or -1.
+func (s *Server) Slot() int { return int(s.slot.Load()) }
+
+// SetSlot sets the server's row in its backend's request counters.
+func (s *Server) SetSlot(i int) { s.slot.Store(int32(i)) }
