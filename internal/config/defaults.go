@@ -92,6 +92,14 @@ func NewSticky() *Sticky {
 	return s
 }
 
+// NewProxyProtocol returns PROXY protocol accept from the trusted networks,
+// with the defaults set (required, 5s timeout).
+func NewProxyProtocol(trusted ...Prefix) *ProxyProtocol {
+	p := &ProxyProtocol{Accept: true, Trusted: trusted}
+	p.setDefaults()
+	return p
+}
+
 // initialState is the default InitialState: a server must prove itself
 // healthy first when there is a check to prove it with.
 func (b *Backend) initialState() string {

@@ -162,10 +162,28 @@ type Certificate struct {
 	Default bool `yaml:"default"`
 }
 
-// ProxyProtocol is the PROXY protocol accepted on a listener.
+// ProxyProtocol is the PROXY protocol (v1 or v2, told apart by their
+// signatures) accepted on a listener: the client address a trusted peer's
+// header carries becomes the connection's client address everywhere.
 type ProxyProtocol struct {
-	Accept  bool     `yaml:"accept"`
+	// Accept turns it on. Default false.
+	Accept bool `yaml:"accept"`
+	// Trusted are the networks of the peers (load balancers) whose header
+	// is believed; a connection from any other peer that sends one is
+	// closed. Required when accept is true: there is no "trust everyone".
 	Trusted []Prefix `yaml:"trusted"`
+	// Required closes a trusted peer's connection that does not start with
+	// a header, as HAProxy's accept-proxy does. Default true; false lets
+	// trusted peers also connect without one.
+	Required bool `yaml:"required"`
+	// Timeout bounds the wait for a trusted peer's header, and for the
+	// rest of any header once its signature has begun. Default 5s.
+	Timeout Duration `yaml:"timeout"`
+}
+
+func (p *ProxyProtocol) setDefaults() {
+	p.Required = true
+	p.Timeout = Duration(5e9)
 }
 
 // Route sends matching requests to a backend or a split of backends.

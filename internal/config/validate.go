@@ -107,10 +107,7 @@ func (v *validator) listener(c *Config, p string, l *Listener) {
 	} else if l.Backend != "" {
 		v.errf(p+".backend", "only tcp listeners have a backend; %s listeners are served by routes", l.Protocol)
 	}
-	if pp := l.ProxyProtocol; pp != nil && pp.Accept && len(pp.Trusted) == 0 {
-		v.errf(p+".proxy_protocol.trusted", "must list the networks allowed to send a PROXY header; "+
-			"from any other peer it would let a client choose its own address")
-	}
+	v.proxyProtocol(p+".proxy_protocol", l.ProxyProtocol)
 	if l.Timeouts.ReadHeader <= 0 {
 		v.errf(p+".timeouts.read_header", "must be greater than 0: without it a slow client holds a connection for ever")
 	}
@@ -125,6 +122,25 @@ func (v *validator) listener(c *Config, p string, l *Listener) {
 	}
 	if l.Limits.MaxURIBytes <= 0 {
 		v.errf(p+".limits.max_uri_bytes", "must be greater than 0")
+	}
+}
+
+// proxyProtocol checks PROXY protocol accept on a listener (any protocol).
+func (v *validator) proxyProtocol(p string, pp *ProxyProtocol) {
+	if pp == nil {
+		return
+	}
+	if pp.Accept && len(pp.Trusted) == 0 {
+		v.errf(p+".trusted", "must list the networks allowed to send a PROXY header; "+
+			"from any other peer it would let a client choose its own address")
+	}
+	for j, t := range pp.Trusted {
+		if !t.IsValid() {
+			v.errf(p+".trusted["+strconv.Itoa(j)+"]", "is not a network; want CIDR notation like 10.0.0.0/8")
+		}
+	}
+	if pp.Accept && pp.Timeout <= 0 {
+		v.errf(p+".timeout", "must be greater than 0: without it a peer that sends no header holds a connection for ever")
 	}
 }
 

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -73,8 +74,19 @@ func TestValidate(t *testing.T) {
 			c.Routes[0].Listeners = []string{"db", "web", "nope"}
 		}, wantPaths: []string{"routes[0].listeners[2]", "routes[0].listeners[1]"}},
 		{name: "proxy protocol from anyone", mutate: func(c *Config) {
-			c.Listeners[0].ProxyProtocol = &ProxyProtocol{Accept: true}
+			c.Listeners[0].ProxyProtocol = NewProxyProtocol()
 		}, wantPaths: []string{"listeners[0].proxy_protocol.trusted"}},
+		{name: "proxy protocol from a trusted network", mutate: func(c *Config) {
+			c.Listeners[0].ProxyProtocol = NewProxyProtocol(Prefix{netip.MustParsePrefix("10.0.0.0/8")})
+		}},
+		{name: "proxy protocol off needs nothing", mutate: func(c *Config) {
+			c.Listeners[0].ProxyProtocol = &ProxyProtocol{}
+		}},
+		{name: "proxy protocol without timeout, with a zero network", mutate: func(c *Config) {
+			pp := NewProxyProtocol(Prefix{netip.MustParsePrefix("10.0.0.0/8")}, Prefix{})
+			pp.Timeout = 0
+			c.Listeners[0].ProxyProtocol = pp
+		}, wantPaths: []string{"listeners[0].proxy_protocol.trusted[1]", "listeners[0].proxy_protocol.timeout"}},
 		{name: "no read header timeout", mutate: func(c *Config) { c.Listeners[0].Timeouts.ReadHeader = 0 },
 			wantPaths: []string{"listeners[0].timeouts.read_header"}},
 		{name: "unknown backend", mutate: func(c *Config) { c.Routes[0].Backend = "nope" },

@@ -68,6 +68,8 @@ type Engine struct {
 	retiring     sync.WaitGroup
 	stopping     context.Context
 	stopRetiring context.CancelFunc
+	// proxyCounts keeps the listeners' PROXY protocol counts across reloads.
+	proxyCounts proxyCounts
 }
 
 // running is a listener that is bound and serving.
@@ -151,11 +153,12 @@ func (e *Engine) newRunning(lc config.Listener, snap *Snapshot, inherited net.Li
 		inherited = ln
 	}
 	ln, err := listener.New(listener.Options{
-		Config:    lc,
-		Handler:   h,
-		TLS:       snap.TLS[lc.Name],
-		Logger:    e.opts.Logger.With("component", "listener", "listener", lc.Name),
-		Inherited: inherited,
+		Config:      lc,
+		Handler:     h,
+		TLS:         snap.TLS[lc.Name],
+		Logger:      e.opts.Logger.With("component", "listener", "listener", lc.Name),
+		Inherited:   inherited,
+		ProxyCounts: e.proxyCounts.of(lc.Name),
 	})
 	if err == nil {
 		err = ln.Listen()

@@ -230,10 +230,12 @@ func findListener(rs []*running, address string, used map[*running]bool) *runnin
 }
 
 // sameServer reports whether two listeners make the same HTTP server: a
-// change of protocol, h2c, timeouts or limits needs a new one. Routing,
-// certificates and forwarding options are swapped on the running one.
+// change of protocol, h2c, timeouts, limits or PROXY protocol accept needs
+// a new one. Routing, certificates and forwarding options are swapped on
+// the running one.
 func sameServer(a, b *config.Listener) bool {
-	return a.Protocol == b.Protocol && a.H2C == b.H2C && a.Timeouts == b.Timeouts && a.Limits == b.Limits
+	return a.Protocol == b.Protocol && a.H2C == b.H2C && a.Timeouts == b.Timeouts && a.Limits == b.Limits &&
+		sameProxyProtocol(a.ProxyProtocol, b.ProxyProtocol)
 }
 
 // commit makes snap and plan the running configuration.

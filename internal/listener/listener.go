@@ -13,6 +13,10 @@
 // last read (rawhead.go); on TLS listeners it is not available, so a chunked
 // or HTTP/1.0 request there is answered with Connection: close instead.
 //
+// A listener with proxy_protocol takes the client address from a trusted
+// peer's PROXY protocol header (proxyaccept.go), so that RemoteAddr is that
+// address for every handler.
+//
 // It serves any http.Handler and knows nothing about routing or upstreams:
 // it imports only internal/config of Portier's packages, and must not import
 // the proxy, router, engine, providers or admin.
@@ -61,6 +65,11 @@ type Options struct {
 	// (see http.Server.ConnState), for example to count active connections.
 	// Default nil.
 	ConnState func(net.Conn, http.ConnState)
+	// ProxyCounts counts the connections refused for their PROXY header
+	// when Config.ProxyProtocol accepts it, so that a caller can keep the
+	// counts across listeners that replace one another. Default nil: the
+	// listener counts on its own (see Listener.ProxyCounts).
+	ProxyCounts *ProxyCounts
 }
 
 // Listener is one HTTP or HTTPS listener: Listen, then Serve, then Shutdown.
@@ -76,6 +85,10 @@ type Listener struct {
 	// conns counts the client connections open, for Retire.
 	conns atomic.Int64
 	idle  time.Duration
+	// proxy is the PROXY protocol accepted, nil if none; proxyCounts
+	// counts the connections its headers closed.
+	proxy       *ProxyAccept
+	proxyCounts *ProxyCounts
 
 	mu       sync.Mutex   // guards ln, serving, closed and retiring
 	ln       net.Listener // the bound socket, set by Listen
@@ -113,6 +126,16 @@ func New(o Options) (*Listener, error) {
 	l := &Listener{
 		name: c.Name, address: c.Address, https: c.Protocol == config.ProtocolHTTPS,
 		inherited: o.Inherited, idle: c.Timeouts.Idle.D(),
+	}
+	if pp := c.ProxyProtocol; pp != nil && pp.Accept {
+		l.proxy = &ProxyAccept{Required: pp.Required, Timeout: pp.Timeout.D()}
+		for _, p := range pp.Trusted {
+			l.proxy.Trusted = append(l.proxy.Trusted, p.Prefix)
+		}
+		l.proxyCounts = o.ProxyCounts
+		if l.proxyCounts == nil {
+			l.proxyCounts = new(ProxyCounts)
+		}
 	}
 	l.handler.set(o.Handler)
 	g := &guard{
@@ -317,6 +340,12 @@ func (l *Listener) Serve() error {
 	if closed {
 		return nil
 	}
+	if l.proxy != nil {
+		// Wrapped here, not in Listen: Dup and Unbind need the socket
+		// itself, and the header of each connection is read by the
+		// server's goroutine for that connection, not by its accept loop.
+		ln = WrapProxy(ln, *l.proxy, l.proxyCounts)
+	}
 	var err error
 	if l.https {
 		// Certificates come from TLSConfig.GetCertificate.
@@ -401,3 +430,12 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 
 // Name returns the listener's configured name.
 func (l *Listener) Name() string { return l.name }
+
+// ProxyCounts returns the counts of connections closed for their PROXY
+// header, or nil when the listener does not accept the PROXY protocol.
+func (l *Listener) ProxyCounts() *ProxyCounts { return l.proxyCounts }
+
+// Active returns the number of client connections open on the HTTP
+// server: from accept until closed, or until taken over by a handler
+// (WebSockets are counted by their owner).
+func (l *Listener) Active() int64 { return l.conns.Load() }

@@ -1,0 +1,70 @@
+package engine
+
+import (
+	"slices"
+	"sync"
+
+	"github.com/portier/portier/internal/config"
+	"github.com/portier/portier/internal/listener"
+)
+
+// ListenerStats is what /metrics reads of one running listener.
+type ListenerStats struct {
+	// Name is the listener's configured name.
+	Name string
+	// Proxy counts the connections closed for their PROXY header, by
+	// reason; nil when the listener does not accept the PROXY protocol.
+	// The counts survive reloads that replace the listener.
+	Proxy *listener.ProxyCounts
+	// Active returns the client connections open on the listener now.
+	Active func() int64
+}
+
+// ListenerStats returns the running listeners' counters, in configuration
+// order.
+func (e *Engine) ListenerStats() []ListenerStats {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make([]ListenerStats, 0, len(e.listeners))
+	for _, r := range e.listeners {
+		if r.ln == nil {
+			continue
+		}
+		out = append(out, ListenerStats{Name: r.name, Proxy: r.ln.ProxyCounts(), Active: r.ln.Active})
+	}
+	return out
+}
+
+// proxyCounts keeps each listener's PROXY protocol counts by name, so that
+// a listener that replaces another (a reload that changed its timeouts)
+// goes on counting where the old one stopped, as a Prometheus counter must.
+// The zero value is ready.
+type proxyCounts struct {
+	mu sync.Mutex // guards m
+	m  map[string]*listener.ProxyCounts
+}
+
+// of returns the counts of the listener named name.
+func (p *proxyCounts) of(name string) *listener.ProxyCounts {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.m == nil {
+		p.m = make(map[string]*listener.ProxyCounts)
+	}
+	c := p.m[name]
+	if c == nil {
+		c = new(listener.ProxyCounts)
+		p.m[name] = c
+	}
+	return c
+}
+
+// sameProxyProtocol reports whether two listeners accept the PROXY
+// protocol alike; when they do not, a reload needs a new server on the
+// socket, since the accepting wrapper is set up when a server starts.
+func sameProxyProtocol(a, b *config.ProxyProtocol) bool {
+	if a == nil || b == nil || !a.Accept || !b.Accept {
+		return (a == nil || !a.Accept) == (b == nil || !b.Accept)
+	}
+	return a.Required == b.Required && a.Timeout == b.Timeout && slices.Equal(a.Trusted, b.Trusted)
+}
