@@ -79,7 +79,24 @@
 
   // ---- rates from the difference between two polls
 
-  let prev = null; // {t, counters: Map key -> {requests, errors, duration}}
+  // samples are the counters of the last polls, oldest first, as
+  // {t, counters: Map key -> {requests, errors, duration}}; prev is the one
+  // this poll's rates are measured from: the newest at least about one
+  // interval old, so that an extra poll right after a button press does
+  // not measure a few milliseconds.
+  let samples = [];
+  let prev = null;
+
+  function pickPrev(now) {
+    let base = samples[0] || null;
+    for (const s of samples) if (now - s.t >= pollMS * 0.9) base = s;
+    return base;
+  }
+
+  function keepSample(now, counts) {
+    samples.push({ t: now, counters: counts });
+    samples = samples.filter((s) => now - s.t <= pollMS * 4);
+  }
 
   function counters(o) {
     return { requests: num(o.requests), errors: num(o.errors), duration: num(o.duration_seconds) };
@@ -345,6 +362,7 @@
       getJSON("/api/v1/reloads?limit=5").catch((e) => e),
     ]);
     const counts = new Map();
+    prev = pickPrev(now);
     renderServers(st, now, counts);
     renderRoutes(st, now, counts);
     renderListeners(st);
@@ -352,7 +370,7 @@
     renderBanners(st);
     renderErrors(errs);
     renderReloads(reloads);
-    prev = { t: now, counters: counts };
+    keepSample(now, counts);
     lastOK = now;
     setLive("live", "Live \u00b7 updated " + clock(new Date(now)));
   }
