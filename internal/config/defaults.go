@@ -39,6 +39,7 @@ func New() *Config {
 		Admin:           Admin{Address: "127.0.0.1:9901"},
 		Log:             Log{Level: "info", Access: "stdout"},
 		ShutdownTimeout: Duration(30e9),
+		Tracing:         newTracing(),
 	}
 }
 

@@ -32,6 +32,10 @@ type Config struct {
 	// ShutdownTimeout is how long in-flight requests may take to finish after
 	// SIGTERM or SIGINT before connections are closed. Default 30s.
 	ShutdownTimeout Duration `yaml:"shutdown_timeout"`
+	// Tracing propagates W3C trace context and exports spans (tracing.go).
+	Tracing Tracing `yaml:"tracing"`
+	// ErrorPages configures Portier's own error pages (tracing.go).
+	ErrorPages ErrorPages `yaml:"errors"`
 
 	Listeners []Listener `yaml:"listeners"`
 	Routes    []Route    `yaml:"routes"`

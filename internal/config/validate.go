@@ -32,6 +32,7 @@ func validate(c *Config) Errors {
 	v.routes(c)
 	v.backends(c)
 	v.tcpRoutes(c)
+	v.tracing(c)
 	v.unsupported(c)
 	return v.errs
 }
