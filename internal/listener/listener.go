@@ -17,6 +17,10 @@
 // peer's PROXY protocol header (proxyaccept.go), so that RemoteAddr is that
 // address for every handler.
 //
+// A tcp listener (tcp.go) accepts byte streams for a StreamHandler
+// instead, after reading, when the handler routes by SNI, each client's TLS
+// ClientHello without terminating TLS (clienthello.go).
+//
 // It serves any http.Handler and knows nothing about routing or upstreams:
 // it imports only internal/config of Portier's packages, and must not import
 // the proxy, router, engine, providers or admin.
