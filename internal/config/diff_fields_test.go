@@ -119,6 +119,8 @@ func change(v reflect.Value) bool {
 		v.SetBool(!v.Bool())
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
 		v.SetInt(v.Int() + 1)
+	case reflect.Float64:
+		v.SetFloat(v.Float()/2 + 0.125)
 	case reflect.Pointer:
 		v.SetZero()
 	case reflect.Slice:
@@ -176,6 +178,7 @@ func fullConfig() *Config {
 	c.Admin.TokenFile = "/etc/portier/admin.token"
 	c.State.File = "/var/lib/portier/state.json"
 	c.Resolvers = []string{"10.0.0.53:53"}
+	c.Tracing.OTLPEndpoint = "http://127.0.0.1:4318"
 	l := NewListener("l", ":8443")
 	l.Protocol = ProtocolHTTPS
 	l.TLS = &ListenerTLS{Certificates: []Certificate{{CertFile: "/c.pem", KeyFile: "/c.key"}}}
