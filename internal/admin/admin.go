@@ -30,6 +30,8 @@ type Engine interface {
 	ReloadStats() engine.ReloadStats
 	// History returns the last reloads, oldest first.
 	History() []engine.ReloadResult
+	// ListenerStats returns the running listeners' counters for /metrics.
+	ListenerStats() []engine.ListenerStats
 }
 
 // Options configure the admin endpoint.

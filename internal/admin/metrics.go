@@ -112,7 +112,7 @@ func (c *serverCollector) collectServer(ch chan<- prometheus.Metric, s *upstream
 // runtime and process collectors beside Portier's.
 func newMetricsHandler(e Engine) http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(newServerCollector(e),
+	reg.MustRegister(newServerCollector(e), newListenerCollector(e),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})

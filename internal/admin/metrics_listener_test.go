@@ -1,0 +1,94 @@
+package admin
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/portier/portier/internal/config"
+	"github.com/portier/portier/internal/engine"
+)
+
+// TestProxyProtocolMetrics: a connection refused for its PROXY header
+// shows in portier_proxy_protocol_errors_total under its listener and
+// reason, beside the zeros of the other reasons; a listener that does not
+// accept the PROXY protocol has no such series.
+func TestProxyProtocolMetrics(t *testing.T) {
+	be := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	t.Cleanup(be.Close)
+	cfg := config.New()
+	cfg.Log.Access = "off"
+	lb := config.NewListener("behind-lb", "127.0.0.1:0")
+	lb.ProxyProtocol = config.NewProxyProtocol(config.Prefix{Prefix: netip.MustParsePrefix("127.0.0.1/32")})
+	cfg.Listeners = []config.Listener{lb, config.NewListener("direct", "127.0.0.1:0")}
+	cfg.Backends = []config.Backend{config.NewBackend("pages", config.NewServer("web-1", be.Listener.Addr().String()))}
+	cfg.Routes = []config.Route{config.NewRoute("site", "pages")}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New(engine.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err := eng.Start(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
+
+	// Two connections from the trusted peer without a header: refused.
+	for range 2 {
+		c, err := net.Dial("tcp", eng.Addr("behind-lb").String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.WriteString(c, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+		if b, err := io.ReadAll(c); len(b) > 0 {
+			t.Fatalf("answered %q (%v), want the connection closed", b, err)
+		}
+		c.Close()
+	}
+
+	metrics := httptest.NewServer(newMetricsHandler(eng))
+	t.Cleanup(metrics.Close)
+	resp, err := http.Get(metrics.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fam := fams["portier_proxy_protocol_errors_total"]
+	if fam == nil {
+		t.Fatal("no portier_proxy_protocol_errors_total")
+	}
+	got := map[string]float64{}
+	for _, m := range fam.Metric {
+		labels := map[string]string{}
+		for _, lp := range m.Label {
+			labels[lp.GetName()] = lp.GetValue()
+		}
+		if labels["listener"] != "behind-lb" {
+			t.Errorf("a series for listener %q, which does not accept the PROXY protocol", labels["listener"])
+		}
+		got[labels["reason"]] = m.Counter.GetValue()
+	}
+	want := map[string]float64{"untrusted": 0, "missing": 2, "timeout": 0, "truncated": 0, "oversized": 0, "malformed": 0}
+	for r, n := range want {
+		if v, ok := got[r]; !ok || v != n {
+			t.Errorf("reason %s = %v (present %v), want %v", r, v, ok, n)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("reasons %v, want %v", got, want)
+	}
+}
