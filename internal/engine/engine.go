@@ -41,6 +41,11 @@ type Options struct {
 	// weight changed by its checks, and after a reload, so that runtime
 	// state can be saved. It must not block. Nil: not called.
 	OnStateChange func()
+	// SampleTrace and OnSpan are proxy.Options': whether a new trace is
+	// sampled (nil: all are) and where finished sampled requests go (nil:
+	// nowhere).
+	SampleTrace func(proxy.TraceID) bool
+	OnSpan      func(*proxy.Span)
 }
 
 // Engine runs one configuration's listeners.
@@ -70,6 +75,9 @@ type Engine struct {
 	stopRetiring context.CancelFunc
 	// proxyCounts keeps the listeners' PROXY protocol counts across reloads.
 	proxyCounts proxyCounts
+	// requests and failures watch requests across reloads (observe.go).
+	requests *proxy.Stats
+	failures *proxy.FailureLog
 }
 
 // running is a listener that is bound and serving.
@@ -87,7 +95,8 @@ type running struct {
 
 // New returns an engine that runs nothing yet.
 func New(o Options) *Engine {
-	e := &Engine{opts: o, serveErr: make(chan error, 1)}
+	e := &Engine{opts: o, serveErr: make(chan error, 1),
+		requests: proxy.NewStats(), failures: proxy.NewFailureLog(0)}
 	e.stopping, e.stopRetiring = context.WithCancel(context.Background())
 	return e
 }
@@ -100,6 +109,7 @@ func (e *Engine) Start(cfg *config.Config) error {
 		return err
 	}
 	snap.notify = e.opts.OnStateChange
+	e.observe(snap)
 	if e.opts.Restore != nil {
 		e.opts.Restore(snap)
 	}
@@ -185,6 +195,9 @@ func (e *Engine) newHandler(lc config.Listener, snap *Snapshot) *proxy.Handler {
 		Logger:         e.opts.Logger.With("component", "proxy", "listener", lc.Name),
 		AccessLog:      e.opts.AccessLog,
 		CloseConn:      closing,
+		SampleTrace:    e.opts.SampleTrace,
+		OnSpan:         e.opts.OnSpan,
+		Failures:       e.failures,
 	}, snap.Sites[lc.Name])
 }
 

@@ -115,6 +115,7 @@ func (e *Engine) swap(cfg *config.Config) (config.Diff, error) {
 		return diff, err
 	}
 	snap.notify = e.opts.OnStateChange
+	e.observe(snap)
 	plan, err := e.planListeners(snap, olds)
 	if err != nil {
 		return diff, err
@@ -133,6 +134,7 @@ func (e *Engine) swap(cfg *config.Config) (config.Diff, error) {
 		return diff, err
 	}
 	e.commit(snap, plan)
+	e.forget(snap)
 	for _, b := range snap.Backends {
 		b.Balancer.Reweight()
 	}
