@@ -13,7 +13,7 @@ type connGroup struct {
 	side    string
 	address string
 	example Conn
-	what    string // how their packets leave now
+	what    string // how their packets leave now: a format, see connPath
 	n       int
 }
 
@@ -45,19 +45,24 @@ func (a *analysis) checkConns() {
 	}
 	for _, key := range order {
 		g := groups[key]
-		noun := "connection"
+		noun, its, they := "connection", "its", "it stalls"
 		if g.n > 1 {
-			noun = "connections"
+			noun, its, they = "connections", "their", "they stall"
+		}
+		came := "came in"
+		if g.side == SideUpstream {
+			came = "went out"
 		}
 		a.add(Warn, CodeConnIfaceMismatch, g.address, fmt.Sprintf(
-			"%d %s %s (e.g. %s to %s) %s: they stall without an error. "+
-				"Restore the route they came by, or close them so that they reconnect.",
-			g.n, g.side, noun, g.example.Local, g.example.Remote, g.what))
+			"%d %s %s (e.g. %s to %s) %s: %s without an error. "+
+				"Restore the route, or close the %s so that clients and servers reconnect.",
+			g.n, g.side, noun, g.example.Local, g.example.Remote, fmt.Sprintf(g.what, came, its), they, noun))
 	}
 }
 
-// connPath says how the connection's packets would leave now, and whether
-// that is wrong.
+// connPath says how the connection's packets would leave now, and
+// whether that is wrong. The description is a format: %[1]s is "came in"
+// or "went out", %[2]s "its" or "their".
 func (a *analysis) connPath(c Conn) (string, bool) {
 	l, r := c.Local.Addr().Unmap(), c.Remote.Addr().Unmap()
 	if l.IsLoopback() || r.IsLoopback() || l.IsLinkLocalUnicast() {
@@ -65,22 +70,23 @@ func (a *analysis) connPath(c Conn) (string, bool) {
 	}
 	devs := a.owners[l]
 	if len(devs) == 0 {
-		return "use a local address that is on no interface any more", true
+		return "%[1]s by an address that no interface holds any more", true
 	}
 	if a.vip(devs) {
 		return "", false
 	}
+	on := strings.Join(devs, ", ")
 	ans := a.lookup(Query{Dst: r, Src: l})
 	switch {
 	case ans.Err == ErrUnreachable:
-		return fmt.Sprintf("came by %s, but no route leads back any more", strings.Join(devs, ", ")), true
+		return "%[1]s by " + on + ", but no route leads back to the peer any more", true
 	case ans.Err != "", slices.Contains(devs, ans.Dev):
 		return "", false
 	}
 	if _, ok := a.markFix(l, devs, r); ok {
 		return "", false
 	}
-	return fmt.Sprintf("came by %s, but their packets now leave by %s (%s)", strings.Join(devs, ", "), ans.Dev, ans), true
+	return "%[1]s by " + on + ", but %[2]s packets now leave by " + ans.Dev + " (" + ans.String() + ")", true
 }
 
 // selectConns keeps the sockets that are the proxy's connections and says

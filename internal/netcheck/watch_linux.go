@@ -12,34 +12,39 @@ import (
 	"github.com/vishvananda/netns"
 )
 
-// Start checks the network once, logging what it finds (a failure is
-// logged, never fatal), then watches until ctx ends.
+// Start subscribes to route, address, link and neighbour events, checks
+// the network once, logging what it finds (a failure is logged, never
+// fatal), then watches until ctx ends. Events from the moment Start
+// returns are seen.
 func (w *Watch) Start(ctx context.Context) {
+	sub, err := w.subscribe()
 	w.Evaluate(ctx, true)
-	go w.run(ctx)
+	go w.run(ctx, sub, err)
 }
 
-// run subscribes to route, address, link and neighbour events and
-// evaluates after each burst, and every Resync. A closed subscription
-// (ENOBUFS when events overflow the socket) is renewed, and followed by an
-// evaluation since events were lost.
-func (w *Watch) run(ctx context.Context) {
+// run evaluates after each burst of events, and every Resync. A closed
+// subscription (ENOBUFS when events overflow the socket) is renewed, and
+// followed by an evaluation since events were lost.
+func (w *Watch) run(ctx context.Context, sub *subscription, err error) {
 	for ctx.Err() == nil {
-		kick, lost, stop, err := w.subscribe()
 		if err != nil {
 			w.log.Warn("route watch: cannot subscribe to route changes; retrying", "error", err.Error())
 			select {
 			case <-ctx.Done():
+				return
 			case <-time.After(5 * time.Second):
 			}
+			sub, err = w.subscribe()
 			continue
 		}
-		w.loop(ctx, kick, lost)
-		stop()
-		if ctx.Err() == nil {
-			w.log.Info("route watch: netlink subscription lost; subscribing again")
-			w.Evaluate(ctx, false)
+		w.loop(ctx, sub.kick, sub.lost)
+		sub.stop()
+		if ctx.Err() != nil {
+			return
 		}
+		w.log.Info("route watch: netlink subscription lost; subscribing again")
+		sub, err = w.subscribe()
+		w.Evaluate(ctx, false)
 	}
 }
 
@@ -74,13 +79,22 @@ func (w *Watch) loop(ctx context.Context, kick, lost <-chan struct{}) {
 	}
 }
 
-// subscribe opens the four subscriptions. kick receives (coalesced) when
-// any event arrives; lost closes when a subscription ends; stop ends them.
-func (w *Watch) subscribe() (kick, lost <-chan struct{}, stop func(), err error) {
+// subscription is the four netlink subscriptions of a watch.
+type subscription struct {
+	// kick receives (coalesced) when any event arrives.
+	kick <-chan struct{}
+	// lost closes when a subscription ends.
+	lost <-chan struct{}
+	// stop ends the subscriptions.
+	stop func()
+}
+
+// subscribe opens the subscriptions.
+func (w *Watch) subscribe() (sub *subscription, err error) {
 	ns := netns.None()
 	if w.o.NetNS != "" {
 		if ns, err = netns.GetFromPath(w.o.NetNS); err != nil {
-			return nil, nil, nil, fmt.Errorf("netcheck: network namespace %s: %w", w.o.NetNS, err)
+			return nil, fmt.Errorf("netcheck: network namespace %s: %w", w.o.NetNS, err)
 		}
 		defer ns.Close() // the subscriptions hold their own sockets
 	}
@@ -132,10 +146,10 @@ func (w *Watch) subscribe() (kick, lost <-chan struct{}, stop func(), err error)
 	for _, sub := range subs {
 		if err := sub(); err != nil {
 			close(done)
-			return nil, nil, nil, fmt.Errorf("netcheck: subscribe: %w", err)
+			return nil, fmt.Errorf("netcheck: subscribe: %w", err)
 		}
 	}
-	return k, l, func() { close(done) }, nil
+	return &subscription{kick: k, lost: l, stop: func() { close(done) }}, nil
 }
 
 // drain turns every update of ch into a coalesced kick until ch closes
