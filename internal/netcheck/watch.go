@@ -147,11 +147,13 @@ func (w *Watch) publish(fs []Finding, start bool) {
 			w.log.Info("network check: resolved", "code", f.Code, "address", f.Address)
 		}
 	}
-	w.published = slices.Clone(fs)
-	if w.published == nil {
-		w.published = []Finding{}
+	// A new slice each time: readers of latest keep theirs unchanged.
+	cp := slices.Clone(fs)
+	if cp == nil {
+		cp = []Finding{}
 	}
-	w.latest.Store(&w.published)
+	w.published = cp
+	w.latest.Store(&cp)
 }
 
 // routeKey is one route the watch follows: replies from Src to Dst, or
