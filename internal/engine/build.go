@@ -25,6 +25,8 @@ type Snapshot struct {
 	// Sites and TLS are keyed by listener name.
 	Sites map[string]*proxy.Site
 	TLS   map[string]*tls.Config
+	// TCPSites are the tcp listeners' routing, keyed by listener name.
+	TCPSites map[string]*proxy.TCPSite
 	// Monitors run the health checks, by backend name, once started.
 	Monitors map[string]*health.Monitor
 
@@ -46,6 +48,7 @@ func build(cfg *config.Config, prev carried) (*Snapshot, error) {
 		Backends: make(map[string]*proxy.Backend, len(cfg.Backends)),
 		Sites:    make(map[string]*proxy.Site, len(cfg.Listeners)),
 		TLS:      make(map[string]*tls.Config),
+		TCPSites: make(map[string]*proxy.TCPSite),
 
 		backendTLS: make(map[string]*tls.Config),
 	}
@@ -65,6 +68,14 @@ func build(cfg *config.Config, prev carried) (*Snapshot, error) {
 				return nil, fmt.Errorf("listeners[%d] (%s): %w", i, l.Name, err)
 			}
 			s.TLS[l.Name] = tc
+		}
+		if l.Protocol == config.ProtocolTCP {
+			site, err := buildTCPSite(cfg, l, s.Backends)
+			if err != nil {
+				return nil, fmt.Errorf("listeners[%d] (%s): %w", i, l.Name, err)
+			}
+			s.TCPSites[l.Name] = site
+			continue
 		}
 		site, err := buildSite(cfg, l.Name, s.Backends)
 		if err != nil {

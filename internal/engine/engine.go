@@ -55,12 +55,14 @@ type Engine struct {
 	// reloadMu makes reloads run one at a time.
 	reloadMu sync.Mutex
 
-	mu   sync.Mutex // guards snap, listeners, retired, history, stats and stopped
+	mu   sync.Mutex // guards snap, listeners, tcps, retired, history, stats and stopped
 	snap *Snapshot
 	// stopped is set by Shutdown and Handover: a reload racing them (a
 	// SIGHUP, a file change) must not start listeners again.
 	stopped   bool
 	listeners []*running
+	// tcps are the tcp listeners (tcp.go).
+	tcps []*tcpRunning
 	// retired are proxy handlers replaced by a reload whose WebSockets may
 	// still run; Shutdown closes them.
 	retired  []*proxy.Handler
@@ -75,6 +77,8 @@ type Engine struct {
 	stopRetiring context.CancelFunc
 	// proxyCounts keeps the listeners' PROXY protocol counts across reloads.
 	proxyCounts proxyCounts
+	// tcpCounts keeps the tcp listeners' counts across reloads.
+	tcpCounts tcpCounts
 	// requests and failures watch requests across reloads (observe.go).
 	requests *proxy.Stats
 	failures *proxy.FailureLog
@@ -89,8 +93,9 @@ type running struct {
 	// handlerConfig is the configuration handler was made for.
 	handlerConfig config.Listener
 	// prev is, in a reload's plan, the running listener this one takes
-	// over from.
-	prev *running
+	// over from; fromTCP says it took its socket from a tcp listener.
+	prev    *running
+	fromTCP bool
 }
 
 // New returns an engine that runs nothing yet.
@@ -114,6 +119,7 @@ func (e *Engine) Start(cfg *config.Config) error {
 		e.opts.Restore(snap)
 	}
 	var rs []*running
+	var ts []*tcpRunning
 	closeAll := func() {
 		// Shutdown with a context already done closes at once.
 		ctx, cancel := context.WithCancel(context.Background())
@@ -121,8 +127,18 @@ func (e *Engine) Start(cfg *config.Config) error {
 		for _, r := range rs {
 			_ = r.ln.Shutdown(ctx)
 		}
+		closeTCP(ts, false)
 	}
 	for i := range cfg.Listeners {
+		if cfg.Listeners[i].Protocol == config.ProtocolTCP {
+			t, err := e.newTCPRunning(cfg.Listeners[i], snap, nil)
+			if err != nil {
+				closeAll()
+				return fmt.Errorf("listeners[%d]: %w", i, err)
+			}
+			ts = append(ts, t)
+			continue
+		}
 		r, err := e.newRunning(cfg.Listeners[i], snap, nil, nil)
 		if err != nil {
 			closeAll()
@@ -138,6 +154,7 @@ func (e *Engine) Start(cfg *config.Config) error {
 	e.mu.Lock()
 	e.snap = snap
 	e.listeners = rs
+	e.tcps = ts
 	e.stats.LastSuccess = time.Now()
 	e.mu.Unlock()
 	for _, r := range rs {
@@ -145,6 +162,7 @@ func (e *Engine) Start(cfg *config.Config) error {
 		go e.serve(r)
 		e.opts.Logger.Info("listening", "listener", r.name, "address", r.ln.Addr().String())
 	}
+	e.startTCP(ts)
 	return nil
 }
 
@@ -226,6 +244,11 @@ func (e *Engine) Addr(name string) net.Addr {
 			return r.ln.Addr()
 		}
 	}
+	for _, t := range e.tcps {
+		if t.name == name {
+			return t.ln.Addr()
+		}
+	}
 	return nil
 }
 
@@ -252,14 +275,16 @@ func (e *Engine) stop(ctx context.Context, handover bool) error {
 	e.reloadMu.Lock() // no reload may start listeners now
 	defer e.reloadMu.Unlock()
 	e.mu.Lock()
-	rs, snap, retired := e.listeners, e.snap, e.retired
-	e.listeners, e.retired, e.stopped = nil, nil, true
+	rs, snap, retired, ts := e.listeners, e.snap, e.retired, e.tcps
+	e.listeners, e.retired, e.tcps, e.stopped = nil, nil, nil, true
 	e.mu.Unlock()
 	if snap != nil {
 		defer snap.stopHealth()
 	}
 	var wg sync.WaitGroup
 	errs := make([]error, len(rs))
+	var tcpErrs []error
+	wg.Go(func() { tcpErrs = stopTCP(ctx, ts, handover) })
 	for i, r := range rs {
 		wg.Add(1)
 		go func() {
@@ -287,7 +312,7 @@ func (e *Engine) stop(ctx context.Context, handover bool) error {
 		h.CloseTunnels()
 	}
 	e.serving.Wait()
-	return errors.Join(errs...)
+	return errors.Join(append(errs, tcpErrs...)...)
 }
 
 // waitTunnels waits until no WebSocket is open on the handlers of rs and

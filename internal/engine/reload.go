@@ -100,7 +100,7 @@ func (e *Engine) record(res ReloadResult) {
 // and bound, makes it the running one.
 func (e *Engine) swap(cfg *config.Config) (config.Diff, error) {
 	e.mu.Lock()
-	old, olds, stopped := e.snap, e.listeners, e.stopped
+	old, olds, oldTCP, stopped := e.snap, e.listeners, e.tcps, e.stopped
 	e.mu.Unlock()
 	if old == nil || stopped {
 		return config.Diff{}, errors.New("reload: the engine is not running")
@@ -116,8 +116,13 @@ func (e *Engine) swap(cfg *config.Config) (config.Diff, error) {
 	}
 	snap.notify = e.opts.OnStateChange
 	e.observe(snap)
-	plan, err := e.planListeners(snap, olds)
+	tplan, err := e.planTCP(snap, oldTCP, olds)
 	if err != nil {
+		return diff, err
+	}
+	plan, err := e.planListeners(snap, olds, tplan)
+	if err != nil {
+		tplan.abort()
 		return diff, err
 	}
 	// Past this point nothing fails but the health checks' start, which
@@ -127,6 +132,7 @@ func (e *Engine) swap(cfg *config.Config) (config.Diff, error) {
 	if err := snap.startHealth(e.opts.Logger); err != nil {
 		snap.stopHealth()
 		plan.abort()
+		tplan.abort()
 		if rerr := old.startHealth(e.opts.Logger); rerr != nil {
 			e.opts.Logger.Error("health checks could not be restarted", "error", rerr.Error())
 		}
@@ -134,6 +140,7 @@ func (e *Engine) swap(cfg *config.Config) (config.Diff, error) {
 		return diff, err
 	}
 	e.commit(snap, plan)
+	e.commitTCP(snap, tplan)
 	e.forget(snap)
 	for _, b := range snap.Backends {
 		b.Balancer.Reweight()
@@ -154,6 +161,8 @@ type listenerPlan struct {
 	// fresh are the listeners of next that must start serving; retire are
 	// those of the old configuration that stop accepting.
 	fresh, retire []*running
+	// toTCP are retiring listeners whose socket a tcp listener took over.
+	toTCP map[*running]bool
 }
 
 // abort closes the sockets bound for a plan that will not be committed.
@@ -161,7 +170,7 @@ func (p *listenerPlan) abort() {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for _, r := range p.fresh {
-		if r.prev == nil { // a socket of its own, not one it shares
+		if r.prev == nil && !r.fromTCP { // a socket of its own, not one it shares
 			r.ln.Unbind()
 		}
 		_ = r.ln.Shutdown(ctx)
@@ -173,13 +182,24 @@ func (p *listenerPlan) abort() {
 // connections stay open and see the new routing at their next request.
 // With other settings a new server takes over the same socket and the old
 // one retires, closing each connection after its next response. A new
-// address is bound. Every bind happens here, so a conflict fails the
-// reload before anything changed.
-func (e *Engine) planListeners(snap *Snapshot, olds []*running) (*listenerPlan, error) {
+// address is bound, unless a tcp listener of the running configuration
+// that tp (nil: none) does not keep held it. Every bind happens here, so
+// a conflict fails the reload before anything changed. tcp listeners are
+// planned by planTCP.
+func (e *Engine) planListeners(snap *Snapshot, olds []*running, tp *tcpPlan) (*listenerPlan, error) {
 	p := &listenerPlan{}
 	used := make(map[*running]bool)
+	if tp != nil {
+		p.toTCP = tp.fromHTTP
+	}
+	for r := range p.toTCP {
+		used[r] = true // retires; a tcp listener serves its socket
+	}
 	for i := range snap.Config.Listeners {
 		lc := snap.Config.Listeners[i]
+		if lc.Protocol == config.ProtocolTCP {
+			continue // see planTCP
+		}
 		prev := findListener(olds, lc.Address, used)
 		if prev != nil {
 			used[prev] = true
@@ -201,13 +221,21 @@ func (e *Engine) planListeners(snap *Snapshot, olds []*running) (*listenerPlan, 
 			if sameHandler(&prev.handlerConfig, &lc) {
 				h = prev.handler
 			}
+		} else {
+			// The address may have been a tcp listener's.
+			dup, err := tp.socketForHTTP(lc.Address)
+			if err != nil {
+				p.abort()
+				return nil, fmt.Errorf("listeners[%d] (%s): %w", i, lc.Name, err)
+			}
+			inherited = dup
 		}
 		r, err := e.newRunning(lc, snap, inherited, h)
 		if err != nil {
 			p.abort()
 			return nil, fmt.Errorf("listeners[%d]: %w", i, err)
 		}
-		r.prev = prev
+		r.prev, r.fromTCP = prev, prev == nil && inherited != nil
 		p.next = append(p.next, r)
 		p.fresh = append(p.fresh, r)
 		if prev != nil {
@@ -215,7 +243,7 @@ func (e *Engine) planListeners(snap *Snapshot, olds []*running) (*listenerPlan, 
 		}
 	}
 	for _, r := range olds {
-		if !used[r] {
+		if !used[r] || p.toTCP[r] {
 			p.retire = append(p.retire, r)
 		}
 	}
@@ -278,7 +306,7 @@ func (e *Engine) commit(snap *Snapshot, p *listenerPlan) {
 	}
 	grace := snap.Config.ShutdownTimeout.D()
 	for _, r := range p.retire {
-		unbind := !handedOff[r]
+		unbind := !handedOff[r] && !p.toTCP[r]
 		if !slices.ContainsFunc(p.next, func(n *running) bool { return n.handler == r.handler }) {
 			e.retireHandler(r.handler)
 		}

@@ -354,7 +354,7 @@ func BenchmarkReloadPhases1000Routes5000Servers(b *testing.B) {
 		{name: "compare", step: func() error { return wantCount("changes", len(config.Compare(old.Config, next).Changes), 2) }},
 		{name: "carry_build", step: func() error { _, err := build(next, carry(old)); return err }},
 		{name: "plan_listeners", step: func() error {
-			p, err := e.planListeners(snap, olds)
+			p, err := e.planListeners(snap, olds, nil)
 			if err != nil {
 				return err
 			}

@@ -18,6 +18,10 @@ type ListenerStats struct {
 	Proxy *listener.ProxyCounts
 	// Active returns the client connections open on the listener now.
 	Active func() int64
+	// TCP counts a tcp listener's accepted connections and the
+	// ClientHellos it dropped, by reason; nil for http and https
+	// listeners. The counts survive reloads that replace the listener.
+	TCP *listener.TCPCounts
 }
 
 // ListenerStats returns the running listeners' counters, in configuration
@@ -31,6 +35,17 @@ func (e *Engine) ListenerStats() []ListenerStats {
 			continue
 		}
 		out = append(out, ListenerStats{Name: r.name, Proxy: r.ln.ProxyCounts(), Active: r.ln.Active})
+	}
+	for _, t := range e.tcps {
+		out = append(out, ListenerStats{Name: t.name, Proxy: t.ln.ProxyCounts(), TCP: t.ln.Counts(),
+			Active: func() int64 { return int64(t.ln.Active()) }})
+	}
+	if e.snap != nil && len(e.tcps) > 0 {
+		order := make(map[string]int, len(e.snap.Config.Listeners))
+		for i, l := range e.snap.Config.Listeners {
+			order[l.Name] = i
+		}
+		slices.SortStableFunc(out, func(a, b ListenerStats) int { return order[a.Name] - order[b.Name] })
 	}
 	return out
 }
