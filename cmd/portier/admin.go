@@ -18,6 +18,7 @@ type adminHooks struct {
 	upgrade  func() error
 	onChange func()
 	listen   func(network, address string) (net.Listener, error)
+	network  admin.Network
 }
 
 // startAdmin binds and serves the admin endpoint unless it is "off".
@@ -38,6 +39,7 @@ func startAdmin(cfg *config.Config, eng *engine.Engine, logger *slog.Logger, h a
 	a := admin.New(admin.Options{
 		Address: cfg.Admin.Address, Token: token, Engine: eng, Logger: logger,
 		Reload: h.reload, Upgrade: h.upgrade, OnChange: h.onChange, Listen: h.listen,
+		Network: h.network,
 	})
 	if err := a.Start(); err != nil {
 		return nil, err

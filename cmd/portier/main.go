@@ -18,6 +18,8 @@ Usage:
   portier proxy --from :8080 --to 127.0.0.1:9001,127.0.0.1:9002
                                         proxy without a configuration file
   portier diff old.yaml new.yaml        what a reload from old to new would change
+  portier doctor [-c portier.yaml] [--probe CIDR_OR_IP ...]
+                                        check that replies to clients leave by the right interface; exit 1 on a warning
   portier ctl status|drain|maint|ready|weight|reload|upgrade ...
                                         the admin API from the command line
   portier upgrade [-c portier.yaml]     start the new binary on the running one's sockets (same as ctl upgrade)
@@ -52,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCtl(append(rest, "upgrade"), stdout, stderr)
 	case "diff":
 		return cmdDiff(rest, stdout, stderr)
+	case "doctor":
+		return cmdDoctor(rest, stdout, stderr)
 	case "version", "--version", "-v":
 		fmt.Fprintln(stdout, versionString())
 		return 0

@@ -112,9 +112,11 @@ func serve(cfg *config.Config, so serveOptions, stdout, stderr io.Writer) int {
 		return 1
 	}
 	rs.attach(eng)
+	network := startNetcheck(ctx, eng, logger)
 	p := &process{eng: eng, path: so.path, logger: logger}
 	adm, err := startAdmin(cfg, eng, logger, adminHooks{
 		reload: p.reloader(), upgrade: up.upgrade, onChange: rs.notify, listen: up.listen,
+		network: network,
 	})
 	if err != nil {
 		logger.Error("cannot start", "error", err.Error())

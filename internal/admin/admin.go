@@ -58,6 +58,9 @@ type Options struct {
 	// Listen binds the admin address instead of net.Listen, for a binary
 	// upgrade that hands the socket over. Nil: net.Listen.
 	Listen func(network, address string) (net.Listener, error)
+	// Network is the network check, for GET /api/v1/doctor, the status
+	// and /metrics. Nil: the doctor call answers 501.
+	Network Network
 }
 
 // Server is the admin endpoint.
@@ -75,7 +78,7 @@ func New(o Options) *Server {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", newMetricsHandler(o.Engine))
+	mux.Handle("GET /metrics", newMetricsHandler(o.Engine, newNetworkCollector(o.Network)))
 	mux.HandleFunc("GET /api/v1/status", s.status)
 	mux.HandleFunc("POST /api/v1/backends/{backend}/servers/{server}/state", s.write(s.setState))
 	mux.HandleFunc("PUT /api/v1/backends/{backend}/servers/{server}/weight", s.write(s.setWeight))
@@ -83,6 +86,7 @@ func New(o Options) *Server {
 	mux.HandleFunc("POST /api/v1/upgrade", s.write(s.upgrade))
 	mux.HandleFunc("GET /api/v1/reloads", s.reloads)
 	s.routeDashboard(mux)
+	s.routeNetwork(mux)
 	mux.HandleFunc("/", s.notFound)
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 60 * time.Second}
 	return s

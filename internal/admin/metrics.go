@@ -109,9 +109,10 @@ func (c *serverCollector) collectServer(ch chan<- prometheus.Metric, s *upstream
 }
 
 // newMetricsHandler serves /metrics from a registry of its own, with the Go
-// runtime and process collectors beside Portier's.
-func newMetricsHandler(e Engine) http.Handler {
+// runtime and process collectors beside Portier's, and extra ones.
+func newMetricsHandler(e Engine, extra ...prometheus.Collector) http.Handler {
 	reg := prometheus.NewRegistry()
+	reg.MustRegister(extra...)
 	reg.MustRegister(newServerCollector(e), newListenerCollector(e),
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

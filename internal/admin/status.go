@@ -18,6 +18,8 @@ type Status struct {
 	Listeners []ListenerStatus `json:"listeners"`
 	Routes    []RouteStatus    `json:"routes"`
 	Backends  []BackendStatus  `json:"backends"`
+	// Network is the route watch's latest findings (netcheck).
+	Network []Finding `json:"network,omitempty"`
 }
 
 // ListenerStatus describes one listener.
@@ -142,7 +144,9 @@ func whyNot(s *upstream.Server) string {
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, buildStatus(s.o.Engine.Snapshot()))
+	st := buildStatus(s.o.Engine.Snapshot())
+	st.Network = s.networkFindings()
+	writeJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {

@@ -52,8 +52,7 @@ func (ex *exchange) finish() {
 	end := time.Now()
 	d := end.Sub(ex.start)
 	if f := ex.flow; f != nil {
-		f.Duration.Observe(d)
-		f.row(ex.server).count(ex.status, ex.reason)
+		f.count(ex.server, ex.status, ex.reason, d)
 	}
 	if ex.h.o.Failures != nil && serverSide(ex.reason) {
 		ex.recordFailure(end)

@@ -141,7 +141,11 @@ type Flow struct {
 	// response headers came, per attempt.
 	Duration, Connect, FirstByte Histogram
 
-	none ServerCount
+	// errors counts the requests answered 500 or above; with Duration's
+	// count it makes the flow's totals, which, unlike the rows of servers
+	// a reload removes, never go down.
+	errors atomic.Uint64
+	none   ServerCount
 	// servers are indexed by upstream.Server.Slot; replaced, never
 	// changed in place, when a reload adds a server.
 	servers atomic.Pointer[[]*ServerCount]
@@ -177,14 +181,17 @@ func (f *Flow) Servers() []*ServerCount {
 // Requests returns how many requests the flow counted, and how many of
 // them were answered 500 or above.
 func (f *Flow) Requests() (all, errors uint64) {
-	for _, c := range f.Servers() {
-		cl := c.Classes()
-		for _, n := range cl {
-			all += n
-		}
-		errors += cl[5]
+	_, all, _ = f.Duration.Read()
+	return all, f.errors.Load()
+}
+
+// count counts a finished request, last tried on srv (nil: none).
+func (f *Flow) count(srv *upstream.Server, status int, reason string, d time.Duration) {
+	f.Duration.Observe(d)
+	f.row(srv).count(status, reason)
+	if status >= 500 {
+		f.errors.Add(1)
 	}
-	return all, errors
 }
 
 // Stats holds the request counters of every route and backend. One Stats

@@ -148,6 +148,9 @@ func TestStatsCountTraffic(t *testing.T) {
 				got = append(got, r)
 			}
 		}
+		if all, errs := f.Requests(); f.Route == "boom" && (all != 2 || errs != 2) || f.Route == "ok" && (all != 3 || errs != 0) {
+			t.Errorf("%s: %d requests, %d errors", f.Route, all, errs)
+		}
 		if _, n, _ := f.Duration.Read(); f.Route == "ok" && n != 3 {
 			t.Errorf("ok's duration histogram counted %d, want 3", n)
 		}
