@@ -28,6 +28,7 @@ type ppPortier struct {
 	trusted  string // CIDR whose headers Portier believes
 	protocol string // http (default), https or tcp
 	admin    bool   // serve the admin endpoint, for /metrics
+	sendPP   string // the backend's send_proxy_protocol; empty for none
 }
 
 // start runs Portier and returns its listener's address, the admin
@@ -50,6 +51,10 @@ func (p ppPortier) start(t *testing.T, server string) (addr, admin string, proc 
 		listener.WriteString("    protocol: tcp\n    backend: peer\n")
 		routes = ""
 	}
+	sendPP := ""
+	if p.sendPP != "" {
+		sendPP = "    send_proxy_protocol: " + p.sendPP + "\n"
+	}
 	conf := fmt.Sprintf(`admin:
   address: %s
 log:
@@ -57,9 +62,9 @@ log:
 listeners:
 %s%sbackends:
   - name: peer
-    servers:
+%s    servers:
       - {name: peer, address: %q}
-`, adminAddr, listener.String(), routes, server)
+`, adminAddr, listener.String(), routes, sendPP, server)
 	path := filepath.Join(dir, "portier.yaml")
 	writeFile(t, path, conf)
 	proc = start(t, "portier", exec.Command(portierPath(t), "run", "-c", path))
@@ -142,6 +147,28 @@ func TestHAProxySendsProxyToPortier(t *testing.T) {
 				got := curlFrom(t, client, tc.protocol, haproxy, "/")
 				if want := "xff=" + client + "\n"; got != want {
 					t.Errorf("client %s: the origin answered %q, want %q", client, got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestHAProxySendsProxyToPortierTCP: HAProxy relays TCP to a tcp listener
+// of Portier with a PROXY header, and Portier relays to a second HAProxy
+// (accept-proxy) with a v2 header of its own: the origin behind that one
+// reports curl's address as the source and the first HAProxy's frontend
+// as the destination, both carried through Portier by the headers alone.
+func TestHAProxySendsProxyToPortierTCP(t *testing.T) {
+	origin := startReportingOrigin(t)
+	back := startHAProxyAcceptProxy(t, origin)
+	for _, send := range []string{"send-proxy-v2", "send-proxy"} {
+		t.Run(send, func(t *testing.T) {
+			portier, _, _ := ppPortier{trusted: hopIP + "/32", protocol: "tcp", sendPP: "v2"}.start(t, back)
+			front := haproxySendProxy(t, "tcp", portier, send)
+			for _, client := range []string{clientIP, otherClientIP, clientIP} {
+				got := curlFrom(t, client, "http", front, "/")
+				if want := fmt.Sprintf("src=%s dst=%s authority=\n", client, front); got != want {
+					t.Errorf("client %s: the origin reported %q, want %q", client, got, want)
 				}
 			}
 		})
