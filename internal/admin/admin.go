@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/portier/portier/internal/engine"
+	"github.com/portier/portier/internal/proxy"
 )
 
 // Engine is what the admin endpoint needs of the running proxy.
@@ -32,6 +33,11 @@ type Engine interface {
 	History() []engine.ReloadResult
 	// ListenerStats returns the running listeners' counters for /metrics.
 	ListenerStats() []engine.ListenerStats
+	// RequestStats returns the request counters of every route, backend
+	// and server, for /metrics and the status.
+	RequestStats() *proxy.Stats
+	// Failures returns the recent failed requests, for GET /api/v1/errors.
+	Failures() *proxy.FailureLog
 }
 
 // Options configure the admin endpoint.
@@ -85,6 +91,7 @@ func New(o Options) *Server {
 	mux.HandleFunc("POST /api/v1/reload", s.write(s.reload))
 	mux.HandleFunc("POST /api/v1/upgrade", s.write(s.upgrade))
 	mux.HandleFunc("GET /api/v1/reloads", s.reloads)
+	mux.HandleFunc("GET /api/v1/errors", s.listErrors)
 	s.routeDashboard(mux)
 	s.routeNetwork(mux)
 	mux.HandleFunc("/", s.notFound)

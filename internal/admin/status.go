@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/portier/portier/internal/config"
@@ -27,6 +28,8 @@ type ListenerStatus struct {
 	Name     string `json:"name"`
 	Address  string `json:"address"`
 	Protocol string `json:"protocol"`
+	// ActiveConnections is the client connections open now.
+	ActiveConnections int64 `json:"active_connections"`
 }
 
 // RouteStatus describes one route and whether it can serve.
@@ -37,6 +40,13 @@ type RouteStatus struct {
 	// take traffic; Reason then says why.
 	Ready  bool   `json:"ready"`
 	Reason string `json:"reason,omitempty"`
+	// Requests counts the route's answered requests since the start (kept
+	// across reloads); Errors those answered 500 or above, Portier's own
+	// included; DurationSeconds is the sum of their durations. Rates come
+	// from the differences between two reads.
+	Requests        uint64  `json:"requests"`
+	Errors          uint64  `json:"errors"`
+	DurationSeconds float64 `json:"duration_seconds"`
 }
 
 // BackendStatus describes one backend and its servers.
@@ -62,6 +72,16 @@ type ServerStatus struct {
 	BaseWeight int    `json:"base_weight"`
 	InFlight   int64  `json:"in_flight"`
 	Requests   uint64 `json:"requests"`
+	// Errors counts the attempts that failed or got a 5xx answer;
+	// DurationSeconds is the sum of the time attempts took;
+	// ConsecutiveFailures the failed attempts in a row up to now.
+	Errors              uint64  `json:"errors"`
+	DurationSeconds     float64 `json:"duration_seconds"`
+	ConsecutiveFailures int     `json:"consecutive_failures"`
+	// LastError is the last failed attempt's reason and error, and
+	// LastErrorAt when it happened; absent when none failed.
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
 }
 
 func serverStatus(s *upstream.Server) ServerStatus {
@@ -72,9 +92,57 @@ func serverStatus(s *upstream.Server) ServerStatus {
 		Reason: h.Reason, Since: h.Since.UTC(),
 		Weight: s.Weight(), BaseWeight: s.BaseWeight(),
 		InFlight: s.InFlight(), Requests: s.Requests(),
+		Errors: s.Failures(), DurationSeconds: s.Busy().Seconds(), ConsecutiveFailures: s.Streak(),
 	}
 	if a := s.Admin(); a != upstream.Ready {
 		st.State = a.String()
+	}
+	if f := s.LastFailure(); f != nil {
+		st.LastError, st.LastErrorAt = failureWords(f), f.At.UTC()
+	}
+	return st
+}
+
+// failureWords is a failure's reason and error in one line, the reason
+// said once: "connect_refused: dial tcp 10.0.0.1:80: connection refused".
+func failureWords(f *upstream.Failure) string {
+	switch {
+	case f.Err == "":
+		return f.Reason
+	case strings.Contains(f.Err, f.Reason):
+		return f.Err
+	}
+	return f.Reason + ": " + f.Err
+}
+
+// statusOf is buildStatus of the engine's snapshot with the counters that
+// live beside it: requests per route, connections per listener.
+func statusOf(e Engine) Status {
+	st := buildStatus(e.Snapshot())
+	active := make(map[string]int64)
+	for _, ls := range e.ListenerStats() {
+		if ls.Active != nil {
+			active[ls.Name] += ls.Active()
+		}
+	}
+	for i := range st.Listeners {
+		st.Listeners[i].ActiveConnections = active[st.Listeners[i].Name]
+	}
+	if rs := e.RequestStats(); rs != nil {
+		byRoute := make(map[string]*RouteStatus, len(st.Routes))
+		for i := range st.Routes {
+			byRoute[st.Routes[i].Name] = &st.Routes[i]
+		}
+		for _, f := range rs.Flows() {
+			r := byRoute[f.Route]
+			if r == nil {
+				continue
+			}
+			all, errs := f.Requests()
+			r.Requests += all
+			r.Errors += errs
+			r.DurationSeconds += f.Duration.Sum().Seconds()
+		}
 	}
 	return st
 }
@@ -144,7 +212,7 @@ func whyNot(s *upstream.Server) string {
 }
 
 func (s *Server) status(w http.ResponseWriter, r *http.Request) {
-	st := buildStatus(s.o.Engine.Snapshot())
+	st := statusOf(s.o.Engine)
 	st.Network = s.networkFindings()
 	writeJSON(w, http.StatusOK, st)
 }
