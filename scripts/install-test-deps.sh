@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Installs what Portier's tests need beyond Go: curl, nginx and haproxy
-# (real peers of the interop tests), chromium (the dashboard's browser
+# Installs what Portier's tests need beyond Go: curl, nginx (with its stream
+# module) and haproxy (real peers of the interop tests), chromium (the dashboard's browser
 # test), iproute2 (network namespaces for the route checks) and gcc (the
 # race detector needs cgo). Idempotent and quick when everything is
 # present: apt-get runs only if something is missing. As root it installs
@@ -10,12 +10,19 @@
 # Extra arguments add programs to the list (bench/compare.sh adds wrk, caddy).
 set -euo pipefail
 
-# command:package pairs; nginx and haproxy live in /usr/sbin.
-wanted=(curl:curl nginx:nginx haproxy:haproxy gcc:gcc chromium:chromium ip:iproute2 "$@")
+# command:package pairs; nginx and haproxy live in /usr/sbin. A command
+# given as an absolute path is a file the package installs (nginx's stream
+# module, for the tcp listener's PROXY protocol test).
+wanted=(curl:curl nginx:nginx haproxy:haproxy gcc:gcc chromium:chromium ip:iproute2
+	/usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream "$@")
 
 missing=()
 for pair in "${wanted[@]}"; do
 	cmd=${pair%%:*} pkg=${pair##*:}
+	if [[ $cmd == /* ]]; then
+		[[ -e $cmd ]] || missing+=("$pkg")
+		continue
+	fi
 	if ! command -v "$cmd" >/dev/null 2>&1 && [[ ! -x /usr/sbin/$cmd ]]; then
 		missing+=("$pkg")
 	fi
