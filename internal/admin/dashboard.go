@@ -44,7 +44,9 @@ func securityHeaders(h http.Header) {
 // shows every server before its script runs (or without it); the script
 // then keeps it current from the JSON API.
 func (s *Server) dashboard(w http.ResponseWriter, r *http.Request) {
-	page := newDashboardPage(s.o.Engine, s.o.Token != "")
+	st := statusOf(s.o.Engine)
+	st.Network = s.networkFindings()
+	page := newDashboardPage(st, reloadHistory(s.o.Engine, dashboardReloads).Reloads, s.o.Token != "")
 	var buf bytes.Buffer
 	if err := dashboardTemplate.Execute(&buf, page); err != nil {
 		s.log.Error("dashboard template", "error", err.Error())

@@ -22,19 +22,21 @@ type dashboardPage struct {
 	ServersUp, Servers int
 	// RoutesReady counts the routes that can serve.
 	RoutesReady int
+	// Connections counts the clients connected to every listener.
+	Connections int64
 }
 
 // dashboardReloads is how many reloads the dashboard lists.
 const dashboardReloads = 5
 
-func newDashboardPage(e Engine, tokenRequired bool) dashboardPage {
+func newDashboardPage(st Status, reloads []ReloadRecord, tokenRequired bool) dashboardPage {
 	p := dashboardPage{
-		Status:        buildStatus(e.Snapshot()),
-		Reloads:       reloadHistory(e, dashboardReloads).Reloads,
+		Status:        st,
+		Reloads:       reloads,
 		TokenRequired: tokenRequired,
 		PollMS:        dashboardPollInterval.Milliseconds(),
 	}
-	for _, b := range p.Status.Backends {
+	for _, b := range st.Backends {
 		for _, s := range b.Servers {
 			p.Servers++
 			if s.State == "up" {
@@ -42,10 +44,13 @@ func newDashboardPage(e Engine, tokenRequired bool) dashboardPage {
 			}
 		}
 	}
-	for _, r := range p.Status.Routes {
+	for _, r := range st.Routes {
 		if r.Ready {
 			p.RoutesReady++
 		}
+	}
+	for _, l := range st.Listeners {
+		p.Connections += l.ActiveConnections
 	}
 	return p
 }

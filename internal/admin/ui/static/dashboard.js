@@ -358,7 +358,7 @@
       return;
     }
     const [errs, reloads] = await Promise.all([
-      getJSON("/api/v1/errors?limit=20").catch((e) => e),
+      getJSON("/api/v1/errors?limit=10").catch((e) => e),
       getJSON("/api/v1/reloads?limit=5").catch((e) => e),
     ]);
     const counts = new Map();
