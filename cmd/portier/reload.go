@@ -43,7 +43,7 @@ func (p *process) reload(trigger string) engine.ReloadResult {
 	p.logger.Info("reload done", "trigger", trigger, "took", res.Took.String())
 	var later []string
 	for _, c := range res.Diff.Changes {
-		for _, prefix := range []string{"admin", "log", "state"} {
+		for _, prefix := range []string{"admin", "log", "state", "tracing"} {
 			if c.Path == prefix || strings.HasPrefix(c.Path, prefix+".") {
 				later = append(later, c.Path)
 			}

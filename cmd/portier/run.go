@@ -10,10 +10,12 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/portier/portier/internal/admin"
 	"github.com/portier/portier/internal/config"
 	"github.com/portier/portier/internal/engine"
+	"github.com/portier/portier/internal/telemetry"
 )
 
 // configFlag registers -c/--config with PORTIER_CONFIG as its default.
@@ -100,12 +102,24 @@ func serve(cfg *config.Config, so serveOptions, stdout, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP, syscall.SIGUSR2)
 	defer signal.Stop(hup)
 
+	tracer, err := telemetry.New(telemetry.Options{Config: cfg.Tracing, Logger: logger})
+	if err != nil {
+		logger.Error("cannot start", "error", err.Error())
+		return 1
+	}
+	// Spans still waiting are sent at the end, within a short grace.
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = tracer.Shutdown(ctx)
+	}()
 	rs := openState(cfg, logger)
 	up := newUpgrader(so.pidFile, logger, rs)
 	defer up.stop()
 	eng := engine.New(engine.Options{
 		Logger: logger, AccessLog: accessLog,
 		Listen: up.listen, Restore: rs.restore, OnStateChange: rs.notify,
+		SampleTrace: tracer.Sample, OnSpan: tracer.OnSpan(),
 	})
 	if err := eng.Start(cfg); err != nil {
 		logger.Error("cannot start", "error", err.Error())
