@@ -32,6 +32,11 @@ func TestDashboardFirstView(t *testing.T) {
 	rig.sick["web-2"].Store(true)
 	waitState(t, rig, "shop/web-2", "down")
 	rig.eng.Reload(func() (*config.Config, error) { return rig.cfg(1), nil })
+	for range 2 {
+		if code, _ := call(t, "GET", rig.proxy+"/legacy/x", "", ""); code != http.StatusBadGateway {
+			t.Fatalf("a request to a server nobody listens on: %d", code)
+		}
+	}
 
 	resp, err := http.Get(rig.admin + "/")
 	if err != nil {
@@ -57,6 +62,7 @@ func TestDashboardFirstView(t *testing.T) {
 		`data-server="legacy/legacy-1" data-state="up"`,
 		`<td data-label="Last check" class="check">status 503</td>`,
 		`<td data-label="Last check" class="check">status 200</td>`,
+		`connect_refused`, `<span class="sub">2 in a row</span>`,
 		`data-key="l:web"`, `data-key="r:api"`, `data-key="r:legacy"`, `data-key="r:shop"`,
 		`<span class="value">4 of 5</span>`, // servers up
 		`<li class="op-change">~ backends.api.balance: least_conn -&gt; round_robin</li>`,
@@ -181,13 +187,14 @@ func TestDashboardInBrowser(t *testing.T) {
 		t.Fatalf("the drain button did not drain: %+v", s)
 	}
 	b.wait("live rates", `document.querySelector('#tile-rps .value').textContent !== '—'`)
-	if _, body := call(t, "GET", rig.admin+"/api/v1/status", "", ""); strings.Contains(body, `"duration_seconds"`) {
-		// Every request to legacy-1 fails: nobody listens there.
-		b.wait("the error ratio and latency of each route",
-			`document.querySelector('#routes tr[data-key="r:legacy"] td[data-label="Errors"]').textContent === '100%' &&
-			 document.querySelector('#routes tr[data-key="r:shop"] td[data-label="Errors"]').textContent === '0%' &&
-			 document.querySelector('#routes tr[data-key="r:shop"] td[data-label="Latency"]').textContent.endsWith(' ms')`)
-	}
+	// Every request to legacy-1 fails: nobody listens there.
+	b.wait("the error ratio and latency of each route",
+		`document.querySelector('#routes tr[data-key="r:legacy"] td[data-label="Errors"]').textContent === '100%' &&
+		 document.querySelector('#routes tr[data-key="r:shop"] td[data-label="Errors"]').textContent === '0%' &&
+		 document.querySelector('#routes tr[data-key="r:shop"] td[data-label="Latency"]').textContent.endsWith(' ms')`)
+	b.wait("the recent upstream errors and the server's last error",
+		`Array.from(document.querySelectorAll('#errors tr'), r => r.textContent).some(t => t.includes('legacy/legacy-1') && t.includes('connect_refused') && t.includes('502')) &&
+		 document.querySelector('#servers tr[data-server="legacy/legacy-1"] .lasterr').textContent.includes('in a row')`)
 
 	dir := artifactDir(t)
 	wide := b.screenshot()
