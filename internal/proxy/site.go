@@ -1,7 +1,8 @@
 // Package proxy forwards HTTP requests to the servers of a backend: routing
 // lookup, balancing, retries, header rewriting, streaming bodies, 1xx,
 // trailers and WebSocket tunnels, and what watches them: the access log
-// line, request counters, W3C trace context and error pages.
+// line, request counters, W3C trace context and error pages. It also
+// relays the byte streams of tcp listeners (TCPRelay).
 //
 // It is the per-request path: no locks shared by all requests, no
 // allocations a pre-built Site can avoid. It must not import config
@@ -16,7 +17,8 @@
 // (traceparent, spans), stats.go (counters and histograms per route,
 // backend and server), outcome.go (what an attempt or a request counts
 // when it ends), errorpage.go (error pages by Accept), failures.go (the
-// recent failures).
+// recent failures), tcp.go (the TCP relay: routing by SNI, connect retries,
+// half-close, idle timeout), tcp_log.go (its access line and end reasons).
 //
 // Only WebSocket upgrades are passed on, and only from HTTP/1.1 clients:
 // HTTP/2 has no Upgrade (RFC 9113 §8.6) and extended CONNECT (RFC 8441) is
