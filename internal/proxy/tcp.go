@@ -26,7 +26,7 @@ type TCPSite struct {
 	// Routes indexed by router.SNIRoute.ID.
 	Routes []*TCPRoute
 	// Idle closes a stream that carried no byte in either direction for
-	// this long. Required.
+	// this long. Default 60s.
 	Idle time.Duration
 }
 
@@ -68,6 +68,9 @@ type TCPRelay struct {
 	site atomic.Pointer[TCPSite]
 	bufs sync.Pool // *[]byte of tcpBufSize
 }
+
+// defaultTCPIdle is the idle timeout of a site that sets none.
+const defaultTCPIdle = 60 * time.Second
 
 // tcpBufSize is the copy buffer of each direction of a stream: 16KiB,
 // nginx's proxy_buffer_size and HAProxy's tune.bufsize for streams, so
@@ -141,6 +144,9 @@ func (s *stream) serve(ctx context.Context) {
 		return
 	}
 	s.idle = site.Idle
+	if s.idle <= 0 {
+		s.idle = defaultTCPIdle
+	}
 	id := 0
 	if site.SNI != nil {
 		var ok bool
