@@ -154,8 +154,8 @@ backends:
 	ctl := func(args ...string) (int, string, string) {
 		return runCmd(t, append([]string{"ctl", "--admin", p.addr("admin")}, args...)...)
 	}
-	if code, _, errOut := ctl("errors"); code != 0 && strings.Contains(errOut, "(404 not_found)") {
-		t.Skip("this build does not serve GET /api/v1/errors yet")
+	if code, out, errOut := ctl("errors"); code != 0 || out != "no upstream errors recorded\n" {
+		t.Fatalf("ctl errors before any request: %d %q %q", code, out, errOut)
 	}
 	var ids []string
 	for range 3 {
