@@ -16,6 +16,7 @@ import (
 
 	"github.com/portier/portier/internal/config"
 	"github.com/portier/portier/internal/engine"
+	"github.com/portier/portier/internal/netcheck"
 )
 
 // dashRig is a running engine in front of real loopback servers whose
@@ -30,6 +31,8 @@ type dashRig struct {
 	// servers lists every server as "backend/server", in configuration order.
 	servers []string
 	cfg     func(variant int) *config.Config
+	// findings are the network check's, which the status carries.
+	findings []Finding
 }
 
 func newDashRig(t *testing.T) *dashRig {
@@ -95,7 +98,16 @@ func newDashRig(t *testing.T) *dashRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = r.eng.Shutdown(context.Background()) })
-	a := New(Options{Address: "127.0.0.1:0", Token: token, Engine: r.eng, Logger: logger})
+	// The network check of `portier run`, on the proxy's listener: on
+	// loopback it finds that only this host can connect.
+	watch := netcheck.NewWatch(netcheck.WatchOptions{Logger: logger, Scope: func() netcheck.Scope {
+		return netcheck.Scope{Listeners: []netcheck.Listener{{Name: "web", Address: r.eng.Addr("web").String()}}, OwnSockets: true}
+	}})
+	if _, err := watch.Check(context.Background()); err != nil {
+		t.Logf("network check: %v", err)
+	}
+	r.findings = watch.Findings()
+	a := New(Options{Address: "127.0.0.1:0", Token: token, Engine: r.eng, Logger: logger, Network: watch})
 	if err := a.Listen(); err != nil {
 		t.Fatal(err)
 	}

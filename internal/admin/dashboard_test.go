@@ -73,6 +73,12 @@ func TestDashboardFirstView(t *testing.T) {
 			t.Errorf("the first view lacks %s", want)
 		}
 	}
+	for _, f := range rig.findings {
+		want := fmt.Sprintf(`<p class="banner %s"><span class="level">%[1]s</span><strong>%s</strong>`, f.Level, f.Code)
+		if !strings.Contains(body, want) {
+			t.Errorf("the first view lacks the network finding %s", want)
+		}
+	}
 	if strings.Contains(body, "<script>") || strings.Contains(body, "style=") {
 		t.Error("inline script or style: the policy would block it")
 	}
@@ -161,6 +167,13 @@ func TestDashboardInBrowser(t *testing.T) {
 	b.wait("the reloads show their diff and errors",
 		`document.querySelector('#reloads').textContent.includes('~ backends.api.balance: least_conn -> round_robin') &&
 		 document.querySelector('#reloads').textContent.includes('portier.yaml:23:15: backends[1].health.rise: must be ≥ 1')`)
+
+	for _, f := range rig.findings {
+		b.wait("the network finding "+f.Code,
+			fmt.Sprintf(`Array.from(document.querySelectorAll('#banners .banner.%s'), p => p.textContent).includes(%q)`,
+				f.Level, string(f.Level)+f.Code+" "+f.Address+": "+f.Message))
+	}
+	t.Logf("%d network findings shown", len(rig.findings))
 
 	row := `document.querySelector('#servers tr[data-server="shop/web-2"]')`
 	rig.sick["web-2"].Store(true)
