@@ -308,6 +308,13 @@ func TestTCPListenerStats(t *testing.T) {
 	if acc, mal := stats(); acc != 2 || mal != 1 {
 		t.Fatalf("accepted %d, malformed %d; want 2 and 1", acc, mal)
 	}
+	// A stream open across the reload, which gives the listener a new
+	// accept loop on the same socket.
+	live, err := tls.Dial("tcp", addr, &tls.Config{ServerName: "a.test", InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer live.Close()
 	next := passthroughConfig("127.0.0.1:0", a, a, a)
 	next.Listeners[0].Timeouts.ClientHello = cfg.Listeners[0].Timeouts.ClientHello
 	next.Listeners[0].ProxyProtocol = config.NewProxyProtocol(config.Prefix{Prefix: netip.MustParsePrefix("10.0.0.0/8")})
@@ -315,8 +322,13 @@ func TestTCPListenerStats(t *testing.T) {
 		t.Fatal(res.Err)
 	}
 	certName(t, addr, "a.test") // untrusted peer, no header: served as it is
-	if acc, mal := stats(); acc != 3 || mal != 1 {
-		t.Fatalf("after the reload: accepted %d, malformed %d; want 3 and 1", acc, mal)
+	if acc, mal := stats(); acc != 4 || mal != 1 {
+		t.Fatalf("after the reload: accepted %d, malformed %d; want 4 and 1", acc, mal)
+	}
+	io.WriteString(live, "GET / HTTP/1.1\r\nHost: a.test\r\n\r\n")
+	res, err := http.ReadResponse(bufio.NewReader(live), nil)
+	if err != nil || res.StatusCode != http.StatusOK {
+		t.Fatalf("the stream open across the reload: %v, %v", res, err)
 	}
 }
 
@@ -330,4 +342,43 @@ func freeAddr(t *testing.T) string {
 	}
 	defer ln.Close()
 	return ln.Addr().String()
+}
+
+// TestTCPRemovedListener: a reload that removes a tcp listener stops it
+// accepting at once; its open stream goes on for shutdown_timeout, then
+// is closed.
+func TestTCPRemovedListener(t *testing.T) {
+	a := lineServer(t, "a")
+	cfg := tcpConfig(config.NewServer("a", a))
+	cfg.ShutdownTimeout = config.Duration(300 * time.Millisecond)
+	web := config.NewListener("web", "127.0.0.1:0")
+	cfg.Listeners = append(cfg.Listeners, web)
+	cfg.Routes = []config.Route{config.NewRoute("all", "kv")}
+	e := startTCPEngine(t, cfg, nil)
+	addr := e.Addr("db").String()
+	s := dialSession(t, addr)
+	if got := s.ask("before"); got != "a: before" {
+		t.Fatalf("stream: %q", got)
+	}
+	next := tcpConfig(config.NewServer("a", a))
+	next.ShutdownTimeout = cfg.ShutdownTimeout
+	next.Listeners = []config.Listener{web}
+	next.Routes = cfg.Routes
+	if res := e.Reload(load(next)); !res.OK() {
+		t.Fatal(res.Err)
+	}
+	if got := s.ask("within the grace"); got != "a: within the grace" {
+		t.Fatalf("the stream of a removed listener, at once: %q", got)
+	}
+	waitFor(t, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	_ = s.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := s.br.ReadString('\n'); err == nil {
+		t.Fatal("the stream of a removed listener was not closed after shutdown_timeout")
+	}
 }
