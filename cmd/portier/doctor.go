@@ -65,7 +65,7 @@ func cmdDoctor(args []string, stdout, stderr io.Writer) int {
 	s := netcheck.Scope{Probes: probes}
 	if *path == "" {
 		fmt.Fprintln(stdout, "no configuration (-c or PORTIER_CONFIG): checking every local address")
-		s.Listeners = []netcheck.Listener{{Name: "any", Address: ":0"}}
+		s.Listeners = []netcheck.Listener{{Address: ":0"}}
 	} else {
 		cfg, err := loadConfig(*path)
 		if err != nil {

@@ -145,21 +145,26 @@ func (a *analysis) targets(ls []Listener) []*target {
 	return out
 }
 
-// address is the finding's address: ip:port, or the IP for several ports.
+// address is the finding's address: ip:port, or the IP for several ports
+// or an unknown one (0).
 func (t *target) address() string {
-	if len(t.ports) == 1 {
+	if len(t.ports) == 1 && t.ports[0] != "0" {
 		return net.JoinHostPort(t.addr.String(), t.ports[0])
 	}
 	return t.addr.String()
 }
 
-// who names the listeners on the target: "listener web" or "listeners
-// web, api".
-func (t *target) who() string {
-	if len(t.listeners) == 1 {
-		return "listener " + t.listeners[0]
+// prefix names the listeners on the target, to start a message: "listener
+// web: " or "listeners web, api: "; nothing for unnamed ones.
+func (t *target) prefix() string {
+	names := slices.DeleteFunc(slices.Clone(t.listeners), func(n string) bool { return n == "" })
+	switch len(names) {
+	case 0:
+		return ""
+	case 1:
+		return "listener " + names[0] + ": "
 	}
-	return "listeners " + strings.Join(t.listeners, ", ")
+	return "listeners " + strings.Join(names, ", ") + ": "
 }
 
 // probeResult is one probe whose reply leaves by the wrong interface.
@@ -172,14 +177,14 @@ type probeResult struct {
 func (a *analysis) checkTarget(t *target, probes []netip.Addr) {
 	if t.addr.IsLoopback() || t.addr.IsLinkLocalUnicast() {
 		if t.explicit {
-			a.add(Info, CodeLocalOnly, t.address(), t.who()+": "+t.addr.String()+
+			a.add(Info, CodeLocalOnly, t.address(), t.prefix()+t.addr.String()+
 				" is a loopback or link-local address: only this host (or its link) can connect.")
 		}
 		return
 	}
 	devs := a.owners[t.addr]
 	if len(devs) == 0 {
-		a.add(Warn, CodeListenAddrMissing, t.address(), t.who()+": "+t.addr.String()+
+		a.add(Warn, CodeListenAddrMissing, t.address(), t.prefix()+t.addr.String()+
 			" is not on any interface: the listener cannot bind it (or, with ip_nonlocal_bind, serves nobody). "+
 			"Add the address to an interface, or fix the listener's address.")
 		return
@@ -211,7 +216,7 @@ func (a *analysis) checkTarget(t *target, probes []netip.Addr) {
 		}
 	}
 	if n > 0 && len(unreachable) == n {
-		a.add(Info, CodeNoRoute, t.address(), t.who()+": no route from "+t.addr.String()+
+		a.add(Info, CodeNoRoute, t.address(), t.prefix()+"no route from "+t.addr.String()+
 			" to addresses beyond the local networks (e.g. "+unreachable[0].String()+
 			"): only clients on directly connected networks can be answered.")
 		return

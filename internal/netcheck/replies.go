@@ -15,22 +15,22 @@ func (a *analysis) mismatch(t *target, devs []string, bad []probeResult, n int) 
 	on := strings.Join(devs, ", ")
 	if a.vip(devs) {
 		a.add(Info, CodeReplyIfaceMismatch, t.address(), fmt.Sprintf(
-			"%s: %s is on %s (a local VIP); replies leave by %s (%s), as expected for an address held there.",
-			t.who(), t.addr, on, first.ans.Dev, first.ans))
+			"%s%s is on %s (a local VIP); replies leave by %s (%s), as expected for an address held there.",
+			t.prefix(), t.addr, on, first.ans.Dev, first.ans))
 		return
 	}
 	if r, ok := a.markFix(t.addr, devs, first.probe); ok {
 		a.add(Info, CodeReplyIfaceMismatch, t.address(), fmt.Sprintf(
-			"%s: unmarked replies from %s leave by %s (%s), but the rule `fwmark %#x lookup %s` sends marked ones by %s: "+
+			"%sunmarked replies from %s leave by %s (%s), but the rule `fwmark %#x lookup %s` sends marked ones by %s: "+
 				"right if the firewall marks this listener's connections (CONNMARK), which doctor cannot see.",
-			t.who(), t.addr, first.ans.Dev, first.ans, r.Mark, tableName(r.Table), on))
+			t.prefix(), t.addr, first.ans.Dev, first.ans, r.Mark, tableName(r.Table), on))
 		return
 	}
 	if !a.reachable(devs, t.addr) {
 		a.add(Info, CodeReplyIfaceMismatch, t.address(), fmt.Sprintf(
-			"%s: %s is on %s, which has no gateway, so only clients on %s reach it; replies to others would leave by %s. "+
+			"%s%s is on %s, which has no gateway, so only clients on %s reach it; replies to others would leave by %s. "+
 				"Nothing to do unless clients come from beyond that network.",
-			t.who(), t.addr, on, a.connected(t.addr), first.ans.Dev))
+			t.prefix(), t.addr, on, a.connected(t.addr), first.ans.Dev))
 		return
 	}
 	share := ""
@@ -38,9 +38,9 @@ func (a *analysis) mismatch(t *target, devs []string, bad []probeResult, n int) 
 		share = fmt.Sprintf(" for %d of %d probe destinations (a multipath route)", len(bad), n)
 	}
 	a.add(Warn, CodeReplyIfaceMismatch, t.address(), fmt.Sprintf(
-		"%s: %s is on %s, but replies to clients beyond %s leave by %s (%s, e.g. to %s)%s: they never arrive. "+
+		"%s%s is on %s, but replies to clients beyond %s leave by %s (%s, e.g. to %s)%s: they never arrive. "+
 			"Make the default route go by %s, or add `ip rule add from %s lookup TABLE` with a default route by %s in TABLE.",
-		t.who(), t.addr, on, a.connected(t.addr), first.ans.Dev, first.ans, first.probe, share,
+		t.prefix(), t.addr, on, a.connected(t.addr), first.ans.Dev, first.ans, first.probe, share,
 		devs[0], t.addr, devs[0]))
 }
 
@@ -81,9 +81,9 @@ func (a *analysis) checkRPFilter(t *target, dev string, probes []netip.Addr) {
 			via = "the route back to them leaves by " + back.Dev
 		}
 		a.add(Warn, CodeRPFilterDrop, t.address(), fmt.Sprintf(
-			"%s: packets from clients (e.g. %s) arriving on %s for %s are dropped by %s, because %s. "+
+			"%spackets from clients (e.g. %s) arriving on %s for %s are dropped by %s, because %s. "+
 				"Fix the route back, or set net.ipv4.conf.%s.rp_filter=2 (loose) and net.ipv4.conf.all.rp_filter to 0 or 2.",
-			t.who(), p, dev, t.addr, why, via, dev))
+			t.prefix(), p, dev, t.addr, why, via, dev))
 		return
 	}
 }

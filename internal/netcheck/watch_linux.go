@@ -5,6 +5,7 @@ package netcheck
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"time"
 
@@ -26,17 +27,25 @@ func (w *Watch) Start(ctx context.Context) {
 // subscription (ENOBUFS when events overflow the socket) is renewed, and
 // followed by an evaluation since events were lost.
 func (w *Watch) run(ctx context.Context, sub *subscription, err error) {
+	backoff := 5 * time.Second
 	for ctx.Err() == nil {
 		if err != nil {
-			w.log.Warn("route watch: cannot subscribe to route changes; retrying", "error", err.Error())
+			// Said once; retried quietly, less and less often.
+			level := slog.LevelWarn
+			if backoff > 5*time.Second {
+				level = slog.LevelDebug
+			}
+			w.log.Log(ctx, level, "route watch: cannot subscribe to route changes; retrying", "error", err.Error(), "in", backoff.String())
 			select {
 			case <-ctx.Done():
 				return
-			case <-time.After(5 * time.Second):
+			case <-time.After(backoff):
 			}
+			backoff = min(2*backoff, time.Minute)
 			sub, err = w.subscribe()
 			continue
 		}
+		backoff = 5 * time.Second
 		w.loop(ctx, sub.kick, sub.lost)
 		sub.stop()
 		if ctx.Err() != nil {
