@@ -87,8 +87,17 @@ func (w *Watch) Check(ctx context.Context) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.publish(rep.Findings, false)
-	return rep.Findings, nil
+	fs := running(rep.Findings)
+	w.publish(fs, false)
+	return fs, nil
+}
+
+// running drops the findings that say nothing about the running proxy's
+// network: a loopback listener (local-only) is a choice made in the
+// configuration, which doctor reports, and would otherwise sit on every
+// dashboard of a demo.
+func running(fs []Finding) []Finding {
+	return slices.DeleteFunc(slices.Clone(fs), func(f Finding) bool { return f.Code == CodeLocalOnly })
 }
 
 // Evaluate compares the routes replies take with the last evaluation,
@@ -120,7 +129,7 @@ func (w *Watch) Evaluate(ctx context.Context, full bool) {
 		}
 	}
 	if full || changed {
-		w.publish(rep.Findings, w.published == nil)
+		w.publish(running(rep.Findings), w.published == nil)
 	}
 }
 
