@@ -213,7 +213,7 @@ func TestDrainSurvivesRestart(t *testing.T) {
 
 	p2 := startWithAdmin(t, "run", "-c", path)
 	code, out, _ := runCmd(t, "ctl", "--admin", p2.addr("admin"), "status")
-	if code != 0 || !regexp.MustCompile(`web-01\s+\S+\s+draining`).MatchString(out) {
+	if code != 0 || !regexp.MustCompile(`(?m)^pages\s+web-01\s.*\sdraining \(`).MatchString(out) {
 		t.Fatalf("status after restart:\n%s", out)
 	}
 	before := s.oldHits.Load()
