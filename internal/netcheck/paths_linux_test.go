@@ -125,3 +125,22 @@ func TestLocalAddresses(t *testing.T) {
 		}
 	}
 }
+
+// TestMultipathDefault: one multipath default route over both sides is a
+// deliberate spread, not competing routes; whether replies take the path
+// of their source address depends on the kernel (it prefers it since
+// 6.12; before, a hash decides, and the reply check samples it with
+// several probes: testdata/multipath-hashed.facts.json).
+func TestMultipathDefault(t *testing.T) {
+	v := netlab.New(t).NewProxyVM()
+	v.Proxy.IP("route", "add", "default",
+		"nexthop", "via", netlab.NATGateway, "dev", "nat0",
+		"nexthop", "via", netlab.PubGateway, "dev", "pub0")
+	fs := check(t, v.Proxy, Scope{Listeners: []Listener{{Name: "web", Address: "0.0.0.0:80"}}}, "multipath-default")
+	for _, w := range warnings(fs) {
+		if !strings.HasPrefix(w, "warn reply-iface-mismatch ") {
+			t.Errorf("unexpected warning %s:\n%s", w, dump(fs))
+		}
+	}
+	t.Logf("findings on this kernel:\n%s", dump(fs))
+}

@@ -88,9 +88,10 @@ func (a *analysis) checkRPFilter(t *target, dev string, probes []netip.Addr) {
 	}
 }
 
-// competingDefaults reports, per table that replies use, default routes of
-// the same lowest metric that lead out by different interfaces: the
-// kernel picks one by neighbour (ARP) state and can switch at any moment.
+// competingDefaults reports, per table that replies use, separate default
+// routes of the same lowest metric that lead out by different interfaces:
+// the kernel picks one by neighbour (ARP) state and can switch at any
+// moment.
 func (a *analysis) competingDefaults() {
 	keys := make([]tableKey, 0, len(a.tables))
 	for k := range a.tables {
@@ -177,7 +178,10 @@ func (a *analysis) defaultsFor(k tableKey, src netip.Addr) []Route {
 			devs[nh.Dev] = true
 		}
 	}
-	if len(devs) < 2 {
+	// One multipath route is a deliberate spread, by a hash (and, since
+	// Linux 6.12, preferring the path that holds the source address); the
+	// reply check samples it. Separate routes are what races.
+	if len(out) < 2 || len(devs) < 2 {
 		return nil
 	}
 	return out
