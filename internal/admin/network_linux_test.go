@@ -26,8 +26,7 @@ func TestNetworkFindings(t *testing.T) {
 		Logger: slog.New(slog.DiscardHandler),
 		NetNS:  v.Proxy.Path(),
 		Scope: func() netcheck.Scope {
-			// A loopback listener is doctor's business, not the status's.
-			return netcheck.Scope{Listeners: []netcheck.Listener{{Name: "web", Address: netlab.PubAddr + ":80"}, {Name: "local", Address: "127.0.0.1:81"}}}
+			return netcheck.Scope{Listeners: []netcheck.Listener{{Name: "web", Address: netlab.PubAddr + ":80"}}}
 		},
 	})
 	ctx, cancel := context.WithCancel(context.Background())

@@ -87,17 +87,8 @@ func (w *Watch) Check(ctx context.Context) ([]Finding, error) {
 	if err != nil {
 		return nil, err
 	}
-	fs := running(rep.Findings)
-	w.publish(fs, false)
-	return fs, nil
-}
-
-// running drops the findings that say nothing about the running proxy's
-// network: a loopback listener (local-only) is a choice made in the
-// configuration, which doctor reports, and would otherwise sit on every
-// dashboard of a demo.
-func running(fs []Finding) []Finding {
-	return slices.DeleteFunc(slices.Clone(fs), func(f Finding) bool { return f.Code == CodeLocalOnly })
+	w.publish(rep.Findings, false)
+	return rep.Findings, nil
 }
 
 // Evaluate compares the routes replies take with the last evaluation,
@@ -129,7 +120,7 @@ func (w *Watch) Evaluate(ctx context.Context, full bool) {
 		}
 	}
 	if full || changed {
-		w.publish(running(rep.Findings), w.published == nil)
+		w.publish(rep.Findings, w.published == nil)
 	}
 }
 
