@@ -92,3 +92,76 @@ func TestProxyProtocolMetrics(t *testing.T) {
 		t.Errorf("reasons %v, want %v", got, want)
 	}
 }
+
+// TestTCPListenerMetrics: a tcp listener routing by SNI counts the
+// connections it accepted and the ClientHello it dropped, by reason, in
+// portier_tcp_connections_total and portier_tls_client_hello_errors_total.
+func TestTCPListenerMetrics(t *testing.T) {
+	cfg := config.New()
+	cfg.Log.Access = "off"
+	l := config.NewListener("tls", "127.0.0.1:0")
+	l.Protocol = config.ProtocolTCP
+	cfg.Listeners = []config.Listener{l}
+	// Nothing needs to answer: the dropped ClientHello never reaches a server.
+	cfg.Backends = []config.Backend{config.NewBackend("d", config.NewServer("d", "127.0.0.1:9"))}
+	r := config.NewRoute("rd", "d")
+	r.Listeners = []string{"tls"}
+	cfg.Routes = []config.Route{r}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	eng := engine.New(engine.Options{Logger: slog.New(slog.DiscardHandler)})
+	if err := eng.Start(cfg); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = eng.Shutdown(context.Background()) })
+
+	c, err := net.Dial("tcp", eng.Addr("tls").String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	_, _ = io.WriteString(c, "GET / HTTP/1.0\r\n\r\n") // not a ClientHello
+	_, _ = io.ReadAll(c)
+	c.Close()
+
+	metrics := httptest.NewServer(newMetricsHandler(eng))
+	t.Cleanup(metrics.Close)
+	resp, err := http.Get(metrics.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	tp := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := tp.TextToMetricFamilies(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, name := range []string{"portier_tcp_connections_total", "portier_tls_client_hello_errors_total"} {
+		fam := fams[name]
+		if fam == nil {
+			t.Fatalf("no %s", name)
+		}
+		for _, m := range fam.Metric {
+			key := name
+			for _, lp := range m.Label {
+				if lp.GetName() != "listener" || lp.GetValue() != "tls" {
+					key += "," + lp.GetName() + "=" + lp.GetValue()
+				}
+			}
+			got[key] = m.GetCounter().GetValue()
+		}
+	}
+	want := map[string]float64{
+		"portier_tcp_connections_total":                          1,
+		"portier_tls_client_hello_errors_total,reason=malformed": 1,
+		"portier_tls_client_hello_errors_total,reason=truncated": 0,
+		"portier_tls_client_hello_errors_total,reason=timeout":   0,
+	}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
+		}
+	}
+}
