@@ -34,7 +34,9 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 				e.Addr(l.Name), e.Addr(l.Name))
 		}
 		if a := cfg.Admin.Address; a != config.AdminOff {
-			fmt.Fprintf(stderr, "  Admin  portier ctl status   (or http://%s/api/v1/status, /metrics, /readyz)\n  Drain  portier ctl drain blue/blue-1   then refresh: every answer is green\n\n", a)
+			fmt.Fprintf(stderr, "  Watch  http://%s/   the dashboard: every server, live rates, errors, reloads\n"+
+				"  Admin  portier ctl status   (or http://%s/api/v1/status, /metrics, /readyz)\n"+
+				"  Drain  portier ctl drain blue/blue-1   then refresh: every answer is green\n\n", a, a)
 		}
 	}}, stdout, stderr)
 }
