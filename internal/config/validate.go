@@ -33,7 +33,6 @@ func validate(c *Config) Errors {
 	v.backends(c)
 	v.tcpRoutes(c)
 	v.tracing(c)
-	v.unsupported(c)
 	return v.errs
 }
 
