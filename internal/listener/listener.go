@@ -19,7 +19,8 @@
 //
 // A tcp listener (tcp.go) accepts byte streams for a StreamHandler
 // instead, after reading, when the handler routes by SNI, each client's TLS
-// ClientHello without terminating TLS (clienthello.go).
+// ClientHello without terminating TLS (clienthello.go). Both kinds bind,
+// share (Dup) and unbind their socket the same way (socket.go).
 //
 // It serves any http.Handler and knows nothing about routing or upstreams:
 // it imports only internal/config of Portier's packages, and must not import
@@ -34,10 +35,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/portier/portier/internal/config"
@@ -78,27 +76,20 @@ type Options struct {
 
 // Listener is one HTTP or HTTPS listener: Listen, then Serve, then Shutdown.
 type Listener struct {
-	name      string
-	address   string
-	https     bool
-	srv       *http.Server
-	inherited net.Listener
+	// socket is the bound socket and its mu, which also guards serving
+	// and retiring; socket.closed is set by Shutdown.
+	socket
+	https bool
+	srv   *http.Server
 	// handler and tls are what a reload may swap without a new server.
 	handler swapHandler
 	tls     atomic.Pointer[tls.Config]
 	// conns counts the client connections open, for Retire.
 	conns atomic.Int64
 	idle  time.Duration
-	// proxy is the PROXY protocol accepted, nil if none; proxyCounts
-	// counts the connections its headers closed.
-	proxy       *ProxyAccept
-	proxyCounts *ProxyCounts
 
-	mu       sync.Mutex   // guards ln, serving, closed and retiring
-	ln       net.Listener // the bound socket, set by Listen
-	serving  bool         // Serve was called; Shutdown closes ln through srv
-	closed   bool         // Shutdown was called
-	retiring bool         // Retire closed ln; Serve's accept error is expected
+	serving  bool // Serve was called; Shutdown closes ln through srv
+	retiring bool // Retire closed ln; Serve's accept error is expected
 }
 
 // New builds a listener that does not listen yet.
@@ -128,18 +119,8 @@ func New(o Options) (*Listener, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	l := &Listener{
-		name: c.Name, address: c.Address, https: c.Protocol == config.ProtocolHTTPS,
-		inherited: o.Inherited, idle: c.Timeouts.Idle.D(),
-	}
-	if pp := c.ProxyProtocol; pp != nil && pp.Accept {
-		l.proxy = &ProxyAccept{Required: pp.Required, Timeout: pp.Timeout.D()}
-		for _, p := range pp.Trusted {
-			l.proxy.Trusted = append(l.proxy.Trusted, p.Prefix)
-		}
-		l.proxyCounts = o.ProxyCounts
-		if l.proxyCounts == nil {
-			l.proxyCounts = new(ProxyCounts)
-		}
+		socket: newSocket(c, o.Inherited, o.ProxyCounts),
+		https:  c.Protocol == config.ProtocolHTTPS, idle: c.Timeouts.Idle.D(),
 	}
 	l.handler.set(o.Handler)
 	g := &guard{
@@ -201,65 +182,6 @@ func (l *Listener) SetTLS(c *tls.Config) {
 	}
 }
 
-// Dup returns a second listener on the same bound socket, for a listener
-// that replaces this one without closing the socket: while both accept,
-// the kernel gives each connection to one of them, and once this one shuts
-// down the other takes every connection. No connection is refused.
-func (l *Listener) Dup() (net.Listener, error) {
-	l.mu.Lock()
-	ln := l.ln
-	l.mu.Unlock()
-	f, ok := ln.(interface{ File() (*os.File, error) })
-	if !ok {
-		return nil, fmt.Errorf("listener %s: socket cannot be shared", l.name)
-	}
-	file, err := f.File()
-	if err != nil {
-		return nil, fmt.Errorf("listener %s: %w", l.name, err)
-	}
-	defer file.Close()
-	dup, err := net.FileListener(file)
-	if err != nil {
-		return nil, fmt.Errorf("listener %s: %w", l.name, err)
-	}
-	return dup, nil
-}
-
-// Unbind takes the socket out of the listening state in every process
-// that holds it, for a listener that goes away for good: a copy of the
-// socket kept for a binary upgrade would otherwise leave it listening,
-// and connections would queue where nobody accepts them. Call it before
-// Shutdown; Retire has its own flag for it.
-func (l *Listener) Unbind() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ln != nil && !l.closed {
-		stopListening(l.ln)
-	}
-}
-
-// CloseSocket takes ln out of the listening state in every process that
-// holds it, then closes it: for a socket that was bound but will never
-// serve.
-func CloseSocket(ln net.Listener) error {
-	stopListening(ln)
-	return ln.Close()
-}
-
-// stopListening shuts the listening socket down for reading, which on
-// Linux takes it out of the listening state for every descriptor of it.
-func stopListening(ln net.Listener) {
-	sc, ok := ln.(syscall.Conn)
-	if !ok {
-		return
-	}
-	raw, err := sc.SyscallConn()
-	if err != nil {
-		return
-	}
-	_ = raw.Control(func(fd uintptr) { _ = syscall.Shutdown(int(fd), syscall.SHUT_RD) })
-}
-
 type closingKey struct{}
 
 // Closing reports whether the listener that accepted the request's
@@ -297,36 +219,7 @@ func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Listen binds the listener's address (or takes the inherited socket), so
 // that a caller learns of a bind error before serving.
-func (l *Listener) Listen() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ln != nil {
-		return nil
-	}
-	if l.closed {
-		return fmt.Errorf("listener %s: %w", l.name, http.ErrServerClosed)
-	}
-	if l.inherited != nil {
-		l.ln = l.inherited
-		return nil
-	}
-	ln, err := net.Listen("tcp", l.address)
-	if err != nil {
-		return fmt.Errorf("listener %s: %w", l.name, err)
-	}
-	l.ln = ln
-	return nil
-}
-
-// Addr returns the bound address, or nil before Listen.
-func (l *Listener) Addr() net.Addr {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ln == nil {
-		return nil
-	}
-	return l.ln.Addr()
-}
+func (l *Listener) Listen() error { return l.listen(http.ErrServerClosed) }
 
 // Serve serves until Shutdown, then returns nil. It calls Listen first if
 // that has not been done.
@@ -344,12 +237,7 @@ func (l *Listener) Serve() error {
 	if closed {
 		return nil
 	}
-	if l.proxy != nil {
-		// Wrapped here, not in Listen: Dup and Unbind need the socket
-		// itself, and the header of each connection is read by the
-		// server's goroutine for that connection, not by its accept loop.
-		ln = WrapProxy(ln, *l.proxy, l.proxyCounts)
-	}
+	ln = l.accepting(ln)
 	var err error
 	if l.https {
 		// Certificates come from TLSConfig.GetCertificate.
@@ -431,13 +319,6 @@ func (l *Listener) Shutdown(ctx context.Context) error {
 	}
 	return nil
 }
-
-// Name returns the listener's configured name.
-func (l *Listener) Name() string { return l.name }
-
-// ProxyCounts returns the counts of connections closed for their PROXY
-// header, or nil when the listener does not accept the PROXY protocol.
-func (l *Listener) ProxyCounts() *ProxyCounts { return l.proxyCounts }
 
 // Active returns the number of client connections open on the HTTP
 // server: from accept until closed, or until taken over by a handler

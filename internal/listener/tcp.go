@@ -55,23 +55,16 @@ type TCPOptions struct {
 // handler routes by SNI, and hands them to the handler, keeping track of
 // them so that a shutdown can let them finish and then close them.
 type TCP struct {
-	name      string
-	address   string
-	inherited net.Listener
-	log       *slog.Logger
-	counts    *TCPCounts
-	// proxy is the PROXY protocol accepted, nil if none; proxyCounts
-	// counts the connections its headers closed.
-	proxy       *ProxyAccept
-	proxyCounts *ProxyCounts
+	// socket is the bound socket and its mu, which also guards conns;
+	// socket.closed is set by Shutdown or Retire: accept no more.
+	socket
+	log    *slog.Logger
+	counts *TCPCounts
 	// handler and helloTimeout are what a reload may change in place.
 	handler      atomic.Pointer[streamRef]
 	helloTimeout atomic.Int64 // time.Duration
 
-	mu      sync.Mutex // guards ln, conns and closed
-	ln      net.Listener
 	conns   map[*trackedConn]struct{}
-	closed  bool // Shutdown or Retire was called: accept no more
 	streams sync.WaitGroup
 }
 
@@ -101,18 +94,10 @@ func NewTCP(o TCPOptions) (*TCP, error) {
 		counts = new(TCPCounts)
 	}
 	l := &TCP{
-		name: c.Name, address: c.Address, inherited: o.Inherited, log: logger, counts: counts,
-		conns: make(map[*trackedConn]struct{}),
-	}
-	if pp := c.ProxyProtocol; pp != nil && pp.Accept {
-		l.proxy = &ProxyAccept{Required: pp.Required, Timeout: pp.Timeout.D()}
-		for _, p := range pp.Trusted {
-			l.proxy.Trusted = append(l.proxy.Trusted, p.Prefix)
-		}
-		l.proxyCounts = o.ProxyCounts
-		if l.proxyCounts == nil {
-			l.proxyCounts = new(ProxyCounts)
-		}
+		socket: newSocket(c, o.Inherited, o.ProxyCounts),
+		log:    logger,
+		counts: counts,
+		conns:  make(map[*trackedConn]struct{}),
 	}
 	l.handler.Store(&streamRef{o.Handler})
 	l.SetConfig(c)
@@ -133,38 +118,7 @@ func (l *TCP) SetConfig(c config.Listener) {
 }
 
 // Listen binds the listener's address, or takes the inherited socket.
-func (l *TCP) Listen() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	switch {
-	case l.ln != nil:
-		return nil
-	case l.closed:
-		return fmt.Errorf("listener %s: %w", l.name, net.ErrClosed)
-	case l.inherited != nil:
-		l.ln = l.inherited
-		return nil
-	}
-	ln, err := net.Listen("tcp", l.address)
-	if err != nil {
-		return fmt.Errorf("listener %s: %w", l.name, err)
-	}
-	l.ln = ln
-	return nil
-}
-
-// Addr returns the bound address, or nil before Listen.
-func (l *TCP) Addr() net.Addr {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ln == nil {
-		return nil
-	}
-	return l.ln.Addr()
-}
-
-// Name returns the listener's configured name.
-func (l *TCP) Name() string { return l.name }
+func (l *TCP) Listen() error { return l.listen(net.ErrClosed) }
 
 // Serve accepts connections until Shutdown or Retire, then returns nil.
 // It calls Listen first if that has not been done.
@@ -178,12 +132,7 @@ func (l *TCP) Serve() error {
 	l.mu.Lock()
 	ln := l.ln
 	l.mu.Unlock()
-	if l.proxy != nil {
-		// Wrapped here, not in Listen, as the HTTP listener does: Dup and
-		// Unbind need the socket itself. Each header is read on its
-		// connection's own goroutine.
-		ln = WrapProxy(ln, *l.proxy, l.proxyCounts)
-	}
+	ln = l.accepting(ln)
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -304,47 +253,6 @@ func (l *TCP) Active() int {
 
 // Counts returns the listener's counters.
 func (l *TCP) Counts() *TCPCounts { return l.counts }
-
-// ProxyCounts returns the counts of connections closed for their PROXY
-// header, or nil when the listener does not accept the PROXY protocol.
-func (l *TCP) ProxyCounts() *ProxyCounts { return l.proxyCounts }
-
-// Dup returns a second listener on the same bound socket, for a listener
-// that replaces this one without closing the socket (see Listener.Dup).
-func (l *TCP) Dup() (net.Listener, error) {
-	l.mu.Lock()
-	ln := l.ln
-	l.mu.Unlock()
-	return dupSocket(l.name, ln)
-}
-
-// dupSocket returns a new descriptor of ln's socket as a listener.
-func dupSocket(name string, ln net.Listener) (net.Listener, error) {
-	f, ok := ln.(interface{ File() (*os.File, error) })
-	if !ok {
-		return nil, fmt.Errorf("listener %s: socket cannot be shared", name)
-	}
-	file, err := f.File()
-	if err != nil {
-		return nil, fmt.Errorf("listener %s: %w", name, err)
-	}
-	defer file.Close()
-	dup, err := net.FileListener(file)
-	if err != nil {
-		return nil, fmt.Errorf("listener %s: %w", name, err)
-	}
-	return dup, nil
-}
-
-// Unbind takes the socket out of the listening state in every process
-// that holds it (see Listener.Unbind). Call it before Shutdown.
-func (l *TCP) Unbind() {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.ln != nil && !l.closed {
-		stopListening(l.ln)
-	}
-}
 
 // stopAccepting closes the socket so that no connection is accepted any
 // more; with unbind it first takes it out of listening everywhere.
