@@ -172,35 +172,45 @@ func (e *Engine) newRunning(lc config.Listener, snap *Snapshot, inherited net.Li
 	if h == nil {
 		h = e.newHandler(lc, snap)
 	}
-	shared := inherited != nil // another listener serves the same socket
-	if inherited == nil && e.opts.Listen != nil {
-		ln, err := e.opts.Listen("tcp", lc.Address)
-		if err != nil {
-			return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
-		}
-		inherited = ln
+	sock, release, err := e.socket(lc, inherited)
+	if err != nil {
+		return nil, err
 	}
 	ln, err := listener.New(listener.Options{
 		Config:      lc,
 		Handler:     h,
 		TLS:         snap.TLS[lc.Name],
 		Logger:      e.opts.Logger.With("component", "listener", "listener", lc.Name),
-		Inherited:   inherited,
+		Inherited:   sock,
 		ProxyCounts: e.proxyCounts.of(lc.Name),
 	})
 	if err == nil {
 		err = ln.Listen()
 	}
 	if err != nil {
-		switch {
-		case shared:
-			inherited.Close()
-		case inherited != nil:
-			_ = listener.CloseSocket(inherited)
-		}
+		release()
 		return nil, err
 	}
 	return &running{name: lc.Name, config: lc, ln: ln, handler: h, handlerConfig: lc}, nil
+}
+
+// socket returns the socket that listener lc is to serve: inherited when
+// it is set (a copy of a socket another listener serves), else one from
+// Options.Listen, else nil for the listener to bind. release closes it
+// when the listener cannot be made after all; a socket from Options.Listen
+// also stops listening, in every process that holds it.
+func (e *Engine) socket(lc config.Listener, inherited net.Listener) (sock net.Listener, release func(), err error) {
+	switch {
+	case inherited != nil:
+		return inherited, func() { inherited.Close() }, nil
+	case e.opts.Listen == nil:
+		return nil, func() {}, nil
+	}
+	ln, err := e.opts.Listen("tcp", lc.Address)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listener %s: %w", lc.Name, err)
+	}
+	return ln, func() { _ = listener.CloseSocket(ln) }, nil
 }
 
 func (e *Engine) newHandler(lc config.Listener, snap *Snapshot) *proxy.Handler {
@@ -222,11 +232,15 @@ func (e *Engine) newHandler(lc config.Listener, snap *Snapshot) *proxy.Handler {
 // closing reports whether r's connection belongs to a retiring listener.
 func closing(r *http.Request) bool { return listener.Closing(r.Context()) }
 
-func (e *Engine) serve(r *running) {
+func (e *Engine) serve(r *running) { e.serveListener(r.name, r.ln.Serve) }
+
+// serveListener runs serve, listener name's Serve, until it returns, and
+// delivers on Err the first error that stopped a listener serving.
+func (e *Engine) serveListener(name string, serve func() error) {
 	defer e.serving.Done()
-	if err := r.ln.Serve(); err != nil {
+	if err := serve(); err != nil {
 		select {
-		case e.serveErr <- fmt.Errorf("listener %s: %w", r.name, err):
+		case e.serveErr <- fmt.Errorf("listener %s: %w", name, err):
 		default:
 		}
 	}
@@ -281,21 +295,17 @@ func (e *Engine) stop(ctx context.Context, handover bool) error {
 	if snap != nil {
 		defer snap.stopHealth()
 	}
+	lns := make([]stopper, 0, len(rs)+len(ts))
+	for _, r := range rs {
+		lns = append(lns, r.ln)
+	}
+	for _, t := range ts {
+		lns = append(lns, t.ln)
+	}
 	var wg sync.WaitGroup
-	errs := make([]error, len(rs))
-	var tcpErrs []error
-	wg.Go(func() { tcpErrs = stopTCP(ctx, ts, handover) })
-	for i, r := range rs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if handover {
-				errs[i] = r.ln.Retire(ctx, false)
-			} else {
-				r.ln.Unbind()
-				errs[i] = r.ln.Shutdown(ctx)
-			}
-		}()
+	errs := make([]error, len(lns))
+	for i, ln := range lns {
+		wg.Go(func() { errs[i] = stopListener(ctx, ln, handover) })
 	}
 	wg.Wait()
 	if handover {
@@ -312,7 +322,26 @@ func (e *Engine) stop(ctx context.Context, handover bool) error {
 		h.CloseTunnels()
 	}
 	e.serving.Wait()
-	return errors.Join(append(errs, tcpErrs...)...)
+	return errors.Join(errs...)
+}
+
+// stopper is a listener, HTTP or tcp, as the engine stops it.
+type stopper interface {
+	Retire(ctx context.Context, unbind bool) error
+	Unbind()
+	Shutdown(ctx context.Context) error
+}
+
+// stopListener stops ln when the engine stops: on a hand-over it retires,
+// its socket left listening for the new process; otherwise its socket
+// stops listening and it shuts down. Either way its connections may
+// finish until ctx ends.
+func stopListener(ctx context.Context, ln stopper, handover bool) error {
+	if handover {
+		return ln.Retire(ctx, false)
+	}
+	ln.Unbind()
+	return ln.Shutdown(ctx)
 }
 
 // waitTunnels waits until no WebSocket is open on the handlers of rs and

@@ -69,19 +69,15 @@ func containsName(names []string, name string) bool {
 // when it is set.
 func (e *Engine) newTCPRunning(lc config.Listener, snap *Snapshot, inherited net.Listener) (*tcpRunning, error) {
 	relay := e.newRelay(lc, snap)
-	shared := inherited != nil // another listener serves the same socket
-	if inherited == nil && e.opts.Listen != nil {
-		ln, err := e.opts.Listen("tcp", lc.Address)
-		if err != nil {
-			return nil, fmt.Errorf("listener %s: %w", lc.Name, err)
-		}
-		inherited = ln
+	sock, release, err := e.socket(lc, inherited)
+	if err != nil {
+		return nil, err
 	}
 	ln, err := listener.NewTCP(listener.TCPOptions{
 		Config:      lc,
 		Handler:     relay,
 		Logger:      e.opts.Logger.With("component", "listener", "listener", lc.Name),
-		Inherited:   inherited,
+		Inherited:   sock,
 		Counts:      e.tcpCounts.of(lc.Name),
 		ProxyCounts: e.proxyCounts.of(lc.Name),
 	})
@@ -89,12 +85,7 @@ func (e *Engine) newTCPRunning(lc config.Listener, snap *Snapshot, inherited net
 		err = ln.Listen()
 	}
 	if err != nil {
-		switch {
-		case shared:
-			inherited.Close()
-		case inherited != nil:
-			_ = listener.CloseSocket(inherited)
-		}
+		release()
 		return nil, err
 	}
 	return &tcpRunning{name: lc.Name, config: lc, ln: ln, relay: relay}, nil
@@ -108,21 +99,11 @@ func (e *Engine) newRelay(lc config.Listener, snap *Snapshot) *proxy.TCPRelay {
 	}, snap.TCPSites[lc.Name])
 }
 
-func (e *Engine) serveTCP(t *tcpRunning) {
-	defer e.serving.Done()
-	if err := t.ln.Serve(); err != nil {
-		select {
-		case e.serveErr <- fmt.Errorf("listener %s: %w", t.name, err):
-		default:
-		}
-	}
-}
-
 // startTCP starts serving ts, bound by newTCPRunning.
 func (e *Engine) startTCP(ts []*tcpRunning) {
 	for _, t := range ts {
 		e.serving.Add(1)
-		go e.serveTCP(t)
+		go e.serveListener(t.name, t.ln.Serve)
 		e.opts.Logger.Info("listening", "listener", t.name, "address", t.ln.Addr().String())
 	}
 }
@@ -137,25 +118,6 @@ func closeTCP(ts []*tcpRunning, unbind bool) {
 		}
 		_ = t.ln.Shutdown(ctx)
 	}
-}
-
-// stopTCP stops the tcp listeners at shutdown: streams may finish until
-// ctx ends. On a hand-over the new process accepts on the same sockets.
-func stopTCP(ctx context.Context, ts []*tcpRunning, handover bool) []error {
-	var wg sync.WaitGroup
-	errs := make([]error, len(ts))
-	for i, t := range ts {
-		wg.Go(func() {
-			if handover {
-				errs[i] = t.ln.Retire(ctx, false)
-				return
-			}
-			t.ln.Unbind()
-			errs[i] = t.ln.Shutdown(ctx)
-		})
-	}
-	wg.Wait()
-	return errs
 }
 
 // tcpPlan is how each tcp listener of a new configuration is served.
