@@ -127,7 +127,7 @@ func (e *Engine) Start(cfg *config.Config) error {
 		for _, r := range rs {
 			_ = r.ln.Shutdown(ctx)
 		}
-		closeTCP(ts, false)
+		closeTCP(ts)
 	}
 	for i := range cfg.Listeners {
 		if cfg.Listeners[i].Protocol == config.ProtocolTCP {
@@ -232,15 +232,15 @@ func (e *Engine) newHandler(lc config.Listener, snap *Snapshot) *proxy.Handler {
 // closing reports whether r's connection belongs to a retiring listener.
 func closing(r *http.Request) bool { return listener.Closing(r.Context()) }
 
-func (e *Engine) serve(r *running) { e.serveListener(r.name, r.ln.Serve) }
+func (e *Engine) serve(r *running) { e.serveListener(r.ln.Serve) }
 
-// serveListener runs serve, listener name's Serve, until it returns, and
+// serveListener runs serve, a listener's Serve, until it returns, and
 // delivers on Err the first error that stopped a listener serving.
-func (e *Engine) serveListener(name string, serve func() error) {
+func (e *Engine) serveListener(serve func() error) {
 	defer e.serving.Done()
 	if err := serve(); err != nil {
 		select {
-		case e.serveErr <- fmt.Errorf("listener %s: %w", name, err):
+		case e.serveErr <- err: // the listener's errors name it
 		default:
 		}
 	}

@@ -103,19 +103,16 @@ func (e *Engine) newRelay(lc config.Listener, snap *Snapshot) *proxy.TCPRelay {
 func (e *Engine) startTCP(ts []*tcpRunning) {
 	for _, t := range ts {
 		e.serving.Add(1)
-		go e.serveListener(t.name, t.ln.Serve)
+		go e.serveListener(t.ln.Serve)
 		e.opts.Logger.Info("listening", "listener", t.name, "address", t.ln.Addr().String())
 	}
 }
 
 // closeTCP closes tcp listeners that never served, or must stop now.
-func closeTCP(ts []*tcpRunning, unbind bool) {
+func closeTCP(ts []*tcpRunning) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	for _, t := range ts {
-		if unbind {
-			t.ln.Unbind()
-		}
 		_ = t.ln.Shutdown(ctx)
 	}
 }
@@ -254,7 +251,7 @@ func (p *tcpPlan) abort() {
 			t.ln.Unbind()
 		}
 	}
-	closeTCP(p.fresh, false)
+	closeTCP(p.fresh)
 }
 
 // commitTCP makes p's tcp listeners the running ones: the kept ones take
