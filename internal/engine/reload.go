@@ -310,6 +310,9 @@ func (e *Engine) commit(snap *Snapshot, p *listenerPlan) {
 		if !slices.ContainsFunc(p.next, func(n *running) bool { return n.handler == r.handler }) {
 			e.retireHandler(r.handler)
 		}
+		// Stop accepting now, so that a connection made once Reload has
+		// returned meets the new configuration; drain in the background.
+		r.ln.StopAccepting(unbind)
 		e.retiring.Add(1)
 		go func() {
 			defer e.retiring.Done()

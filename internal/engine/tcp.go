@@ -285,6 +285,7 @@ func (e *Engine) commitTCP(snap *Snapshot, p *tcpPlan) {
 	grace := snap.Config.ShutdownTimeout.D()
 	for _, t := range p.retire {
 		handedOff := p.handedOff[t]
+		t.ln.StopAccepting(!handedOff) // at once, as for HTTP listeners
 		e.retiring.Add(1)
 		go func() {
 			defer e.retiring.Done()

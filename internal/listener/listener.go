@@ -272,17 +272,7 @@ func (l *Listener) Serve() error {
 // otherwise leave listening with nobody accepting. Without it, a successor
 // (see Dup) or a new process goes on accepting on the socket.
 func (l *Listener) Retire(ctx context.Context, unbind bool) error {
-	l.mu.Lock()
-	l.retiring = true
-	l.handler.closing.Store(true)
-	ln := l.ln
-	l.mu.Unlock()
-	if ln != nil {
-		if unbind {
-			stopListening(ln)
-		}
-		_ = ln.Close()
-	}
+	l.StopAccepting(unbind)
 	deadline := time.Now().Add(l.idle + time.Second)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -294,6 +284,27 @@ func (l *Listener) Retire(ctx context.Context, unbind bool) error {
 		}
 	}
 	return l.Shutdown(ctx)
+}
+
+// StopAccepting is Retire's first step, done at once: the listener
+// accepts no connection after it returns, and its responses from then on
+// say "Connection: close". A reload calls it before it returns, so that a
+// client that connects afterwards always meets the new configuration.
+// Calling it again, or Retire after it, is harmless.
+func (l *Listener) StopAccepting(unbind bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.retiring {
+		return
+	}
+	l.retiring = true
+	l.handler.closing.Store(true)
+	if l.ln != nil {
+		if unbind {
+			stopListening(l.ln)
+		}
+		_ = l.ln.Close()
+	}
 }
 
 // Shutdown stops accepting, lets in-flight requests finish until ctx ends,

@@ -254,6 +254,10 @@ func (l *TCP) Active() int {
 // Counts returns the listener's counters.
 func (l *TCP) Counts() *TCPCounts { return l.counts }
 
+// StopAccepting is Retire's first step, done at once (see
+// Listener.StopAccepting); calling it again is harmless.
+func (l *TCP) StopAccepting(unbind bool) { l.stopAccepting(unbind) }
+
 // stopAccepting closes the socket so that no connection is accepted any
 // more; with unbind it first takes it out of listening everywhere.
 func (l *TCP) stopAccepting(unbind bool) {
