@@ -38,13 +38,21 @@ func (h *tlsEcho) ServeStream(ctx context.Context, c net.Conn, sni string) {
 	h.mu.Lock()
 	h.started++
 	h.mu.Unlock()
+	counted := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
+		defer close(counted)
 		h.mu.Lock()
 		h.ctxDone++
 		h.mu.Unlock()
 		c.Close()
 	})
-	defer stop()
+	// The stream is over only once a started AfterFunc has counted it:
+	// the listener's drain returns when this handler does.
+	defer func() {
+		if !stop() {
+			<-counted
+		}
+	}()
 	if h.sni {
 		cert := h.certs[sni]
 		c = tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
