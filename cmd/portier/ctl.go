@@ -351,7 +351,7 @@ func (c *ctlClient) status(stdout, stderr io.Writer) int {
 func (c counterView) String() string {
 	latency := "-"
 	if c.Requests != nil && *c.Requests > 0 && c.DurationSeconds != nil {
-		latency = formatLatency(*c.DurationSeconds / float64(*c.Requests))
+		latency = admin.LatencyWords(*c.DurationSeconds / float64(*c.Requests))
 	}
 	return orDash(c.Requests) + "\t" + orDash(c.Errors) + "\t" + latency
 }
@@ -437,31 +437,8 @@ func writeErrors(w io.Writer, list []upstreamError, now time.Time) {
 	tw.Flush()
 }
 
-// ago says how long before now t was, the way the dashboard does: "5s
-// ago", "2m 5s ago", "3h 2m ago", "2d 3h ago".
-func ago(now, t time.Time) string {
-	s := int64(max(now.Sub(t), 0) / time.Second)
-	switch {
-	case s < 60:
-		return fmt.Sprintf("%ds ago", s)
-	case s < 3600:
-		return fmt.Sprintf("%dm %ds ago", s/60, s%60)
-	case s < 86400:
-		return fmt.Sprintf("%dh %dm ago", s/3600, s%3600/60)
-	}
-	return fmt.Sprintf("%dd %dh ago", s/86400, s%86400/3600)
-}
-
-// formatLatency writes seconds as milliseconds or seconds.
-func formatLatency(sec float64) string {
-	switch ms := sec * 1000; {
-	case ms < 10:
-		return strconv.FormatFloat(ms, 'f', 1, 64) + "ms"
-	case ms < 1000:
-		return strconv.FormatFloat(ms, 'f', 0, 64) + "ms"
-	}
-	return strconv.FormatFloat(sec, 'f', 2, 64) + "s"
-}
+// ago says how long before now t was, as the dashboard does: "2m 5s ago".
+func ago(now, t time.Time) string { return admin.DurationWords(now.Sub(t)) + " ago" }
 
 // orDash writes a value the server sent, or "-" for one it did not (or
 // an empty string).

@@ -119,7 +119,7 @@ func TestDashboardFiles(t *testing.T) {
 	}
 }
 
-func TestAgoWords(t *testing.T) {
+func TestDurationWords(t *testing.T) {
 	for _, tc := range []struct {
 		d    time.Duration
 		want string
@@ -131,8 +131,8 @@ func TestAgoWords(t *testing.T) {
 		{3*time.Hour + 2*time.Minute + 9*time.Second, "3h 2m"},
 		{50 * time.Hour, "2d 2h"},
 	} {
-		if got := agoWords(tc.d); got != tc.want {
-			t.Errorf("agoWords(%v) = %q, want %q", tc.d, got, tc.want)
+		if got := DurationWords(tc.d); got != tc.want {
+			t.Errorf("DurationWords(%v) = %q, want %q", tc.d, got, tc.want)
 		}
 	}
 }

@@ -58,39 +58,13 @@ func newDashboardPage(st Status, reloads []ReloadRecord, tokenRequired bool) das
 // dashboardFuncs format values the way the page's script does, so that the
 // first view and the live one read the same.
 var dashboardFuncs = template.FuncMap{
-	"ago":     func(t time.Time) string { return agoWords(time.Since(t)) },
+	"ago":     func(t time.Time) string { return DurationWords(time.Since(t)) },
 	"iso":     func(t time.Time) string { return t.UTC().Format(time.RFC3339) },
-	"ms":      formatMS,
+	"ms":      func(ms float64) string { return LatencyWords(ms / 1000) },
 	"check":   checkWords,
 	"weight":  weightWords,
 	"overlay": func(s ServerStatus) bool { return s.Admin != "" && s.Admin != "ready" },
 	"join":    func(names []string) string { return strings.Join(names, ", ") },
-}
-
-// agoWords writes a duration the way a person reads it at a glance: "5s",
-// "2m 5s", "3h 2m", "2d 3h".
-func agoWords(d time.Duration) string {
-	s := int64(max(d, 0) / time.Second)
-	switch {
-	case s < 60:
-		return fmt.Sprintf("%ds", s)
-	case s < 3600:
-		return fmt.Sprintf("%dm %ds", s/60, s%60)
-	case s < 86400:
-		return fmt.Sprintf("%dh %dm", s/3600, s%3600/60)
-	}
-	return fmt.Sprintf("%dd %dh", s/86400, s%86400/3600)
-}
-
-// formatMS writes milliseconds with the precision that matters.
-func formatMS(ms float64) string {
-	switch {
-	case ms < 10:
-		return strconv.FormatFloat(ms, 'f', 1, 64) + " ms"
-	case ms < 1000:
-		return strconv.FormatFloat(ms, 'f', 0, 64) + " ms"
-	}
-	return strconv.FormatFloat(ms/1000, 'f', 2, 64) + " s"
 }
 
 // checkWords is the server's last health verdict in words.
