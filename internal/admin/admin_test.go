@@ -13,8 +13,6 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/portier/portier/internal/config"
 	"github.com/portier/portier/internal/engine"
@@ -230,50 +228,28 @@ func TestMetrics(t *testing.T) {
 		call(t, "GET", f.proxy+"/", "", "")
 	}
 	call(t, "POST", f.admin+"/api/v1/backends/pages/servers/web-2/state", "Bearer "+token, `{"state":"drain"}`)
-	resp, err := http.Get(f.admin + "/metrics")
-	if err != nil {
-		t.Fatal(err)
+	fams := scrapeMetrics(t, f.admin+"/metrics")
+	pages := func(labels map[string]string) map[string]string {
+		labels["backend"] = "pages"
+		return labels
 	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	value := func(name string, labels map[string]string) float64 {
-		fam := fams[name]
-		if fam == nil {
-			t.Fatalf("no metric %s", name)
-		}
-	next:
-		for _, m := range fam.Metric {
-			for _, lp := range m.Label {
-				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
-					continue next
-				}
-			}
-			if m.Counter != nil {
-				return m.Counter.GetValue()
-			}
-			return m.Gauge.GetValue()
-		}
-		t.Fatalf("no %s with %v", name, labels)
-		return 0
+	served := func(server string) map[string]string {
+		return map[string]string{"route": "site", "backend": "pages", "server": server, "code": "2xx"}
 	}
 	for _, tc := range []struct {
 		name   string
 		labels map[string]string
 		want   float64
 	}{
-		{"portier_requests_total", map[string]string{"server": "web-1", "code": "2xx"}, 3},
-		{"portier_requests_total", map[string]string{"server": "web-2", "code": "2xx"}, 3},
-		{"portier_server_up", map[string]string{"server": "web-1"}, 1},
-		{"portier_server_up", map[string]string{"server": "web-2"}, 0},
-		{"portier_server_state", map[string]string{"server": "web-2", "state": "draining"}, 1},
-		{"portier_server_state", map[string]string{"server": "web-2", "state": "up"}, 0},
+		{"portier_requests_total", served("web-1"), 3},
+		{"portier_requests_total", served("web-2"), 3},
+		{"portier_server_up", pages(map[string]string{"server": "web-1"}), 1},
+		{"portier_server_up", pages(map[string]string{"server": "web-2"}), 0},
+		{"portier_server_state", pages(map[string]string{"server": "web-2", "state": "draining"}), 1},
+		{"portier_server_state", pages(map[string]string{"server": "web-2", "state": "up"}), 0},
 	} {
 		t.Run(fmt.Sprintf("%s%v", tc.name, tc.labels), func(t *testing.T) {
-			if got := value(tc.name, tc.labels); got != tc.want {
+			if got := value(find(t, fams, tc.name, tc.labels)); got != tc.want {
 				t.Fatalf("got %v, want %v", got, tc.want)
 			}
 		})

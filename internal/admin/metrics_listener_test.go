@@ -11,9 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
 	"github.com/portier/portier/internal/config"
 	"github.com/portier/portier/internal/engine"
 )
@@ -55,18 +52,7 @@ func TestProxyProtocolMetrics(t *testing.T) {
 		c.Close()
 	}
 
-	metrics := httptest.NewServer(newMetricsHandler(eng))
-	t.Cleanup(metrics.Close)
-	resp, err := http.Get(metrics.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := parser.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	fams := scrapeMetrics(t, metricsURL(t, eng))
 	fam := fams["portier_proxy_protocol_errors_total"]
 	if fam == nil {
 		t.Fatal("no portier_proxy_protocol_errors_total")
@@ -125,43 +111,27 @@ func TestTCPListenerMetrics(t *testing.T) {
 	_, _ = io.ReadAll(c)
 	c.Close()
 
+	fams := scrapeMetrics(t, metricsURL(t, eng))
+	hello := func(reason string) map[string]string { return map[string]string{"listener": "tls", "reason": reason} }
+	for _, tc := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"portier_tcp_connections_total", map[string]string{"listener": "tls"}, 1},
+		{"portier_tls_client_hello_errors_total", hello("malformed"), 1},
+		{"portier_tls_client_hello_errors_total", hello("truncated"), 0},
+		{"portier_tls_client_hello_errors_total", hello("timeout"), 0},
+	} {
+		if got := value(find(t, fams, tc.name, tc.labels)); got != tc.want {
+			t.Errorf("%s%v = %v, want %v", tc.name, tc.labels, got, tc.want)
+		}
+	}
+}
+
+// metricsURL serves eng's /metrics for the test and returns its URL.
+func metricsURL(t *testing.T, eng *engine.Engine) string {
 	metrics := httptest.NewServer(newMetricsHandler(eng))
 	t.Cleanup(metrics.Close)
-	resp, err := http.Get(metrics.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	tp := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := tp.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, name := range []string{"portier_tcp_connections_total", "portier_tls_client_hello_errors_total"} {
-		fam := fams[name]
-		if fam == nil {
-			t.Fatalf("no %s", name)
-		}
-		for _, m := range fam.Metric {
-			key := name
-			for _, lp := range m.Label {
-				if lp.GetName() != "listener" || lp.GetValue() != "tls" {
-					key += "," + lp.GetName() + "=" + lp.GetValue()
-				}
-			}
-			got[key] = m.GetCounter().GetValue()
-		}
-	}
-	want := map[string]float64{
-		"portier_tcp_connections_total":                          1,
-		"portier_tls_client_hello_errors_total,reason=malformed": 1,
-		"portier_tls_client_hello_errors_total,reason=truncated": 0,
-		"portier_tls_client_hello_errors_total,reason=timeout":   0,
-	}
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("%s = %v, want %v (all: %v)", k, got[k], v, got)
-		}
-	}
+	return metrics.URL
 }

@@ -92,7 +92,13 @@ func newWatched(t *testing.T) *watched {
 // scrape parses /metrics with the Prometheus text parser.
 func (w *watched) scrape(t *testing.T) map[string]*dto.MetricFamily {
 	t.Helper()
-	res, err := http.Get(w.admin + "/metrics")
+	return scrapeMetrics(t, w.admin+"/metrics")
+}
+
+// scrapeMetrics gets url and parses it with the Prometheus text parser.
+func scrapeMetrics(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	res, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}
