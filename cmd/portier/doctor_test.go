@@ -6,7 +6,6 @@ import (
 	"bufio"
 	"io"
 	"net"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -17,17 +16,7 @@ import (
 // runIn runs portier in the namespace to completion.
 func runIn(t *testing.T, ns *netlab.NS, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := ns.Command(binary, args...)
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
-	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
-		code = ee.ExitCode()
-	} else if err != nil {
-		t.Fatal(err)
-	}
-	return code, stdout.String(), stderr.String()
+	return runToEnd(t, ns.Command(binary, args...))
 }
 
 // startIn runs `portier run` in the namespace until the test ends and

@@ -151,7 +151,12 @@ func (p *proc) wait(t *testing.T, d time.Duration) int {
 // runCmd runs portier to completion and returns its exit code and output.
 func runCmd(t *testing.T, args ...string) (int, string, string) {
 	t.Helper()
-	cmd := exec.Command(binary, args...)
+	return runToEnd(t, exec.Command(binary, args...))
+}
+
+// runToEnd runs cmd to completion and returns its exit code and output.
+func runToEnd(t *testing.T, cmd *exec.Cmd) (int, string, string) {
+	t.Helper()
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
