@@ -76,9 +76,9 @@ type Engine struct {
 	stopping     context.Context
 	stopRetiring context.CancelFunc
 	// proxyCounts keeps the listeners' PROXY protocol counts across reloads.
-	proxyCounts proxyCounts
+	proxyCounts countsByName[listener.ProxyCounts]
 	// tcpCounts keeps the tcp listeners' counts across reloads.
-	tcpCounts tcpCounts
+	tcpCounts countsByName[listener.TCPCounts]
 	// requests and failures watch requests across reloads (observe.go).
 	requests *proxy.Stats
 	failures *proxy.FailureLog

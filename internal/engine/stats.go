@@ -50,28 +50,28 @@ func (e *Engine) ListenerStats() []ListenerStats {
 	return out
 }
 
-// proxyCounts keeps each listener's PROXY protocol counts by name, so that
-// a listener that replaces another (a reload that changed its timeouts)
-// goes on counting where the old one stopped, as a Prometheus counter must.
-// The zero value is ready.
-type proxyCounts struct {
+// countsByName keeps one set of counters per listener name, so that a
+// listener that replaces another (a reload that changed its timeouts)
+// goes on counting where the old one stopped, as a Prometheus counter
+// must. The zero value is ready.
+type countsByName[T any] struct {
 	mu sync.Mutex // guards m
-	m  map[string]*listener.ProxyCounts
+	m  map[string]*T
 }
 
-// of returns the counts of the listener named name.
-func (p *proxyCounts) of(name string) *listener.ProxyCounts {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.m == nil {
-		p.m = make(map[string]*listener.ProxyCounts)
+// of returns the counters of the listener named name.
+func (c *countsByName[T]) of(name string) *T {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = make(map[string]*T)
 	}
-	c := p.m[name]
-	if c == nil {
-		c = new(listener.ProxyCounts)
-		p.m[name] = c
+	n := c.m[name]
+	if n == nil {
+		n = new(T)
+		c.m[name] = n
 	}
-	return c
+	return n
 }
 
 // sameProxyProtocol reports whether two listeners accept the PROXY

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 
 	"github.com/portier/portier/internal/config"
 	"github.com/portier/portier/internal/listener"
@@ -299,26 +298,4 @@ func (e *Engine) commitTCP(snap *Snapshot, p *tcpPlan) {
 			}
 		}()
 	}
-}
-
-// tcpCounts keeps each tcp listener's counters by name across reloads
-// that replace the listener, as Prometheus counters must. The zero value
-// is ready.
-type tcpCounts struct {
-	mu sync.Mutex // guards m
-	m  map[string]*listener.TCPCounts
-}
-
-func (c *tcpCounts) of(name string) *listener.TCPCounts {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.m == nil {
-		c.m = make(map[string]*listener.TCPCounts)
-	}
-	n := c.m[name]
-	if n == nil {
-		n = new(listener.TCPCounts)
-		c.m[name] = n
-	}
-	return n
 }
