@@ -83,19 +83,11 @@ func TestValidateTCP(t *testing.T) {
 			c := tcpConfig()
 			tt.mutate(c)
 			err := c.Validate()
-			var got []string
-			var errs Errors
-			if errors.As(err, &errs) {
-				for _, e := range errs {
-					got = append(got, e.Path)
-				}
-			} else if err != nil {
-				t.Fatalf("Validate() returned %T, want Errors", err)
-			}
-			if !slices.Equal(got, tt.wantPaths) {
+			if got := errorPaths(t, err); !slices.Equal(got, tt.wantPaths) {
 				t.Errorf("Validate() error paths = %q, want %q\n%v", got, tt.wantPaths, err)
 			}
-			if tt.wantMsg != "" && len(errs) > 0 && !strings.Contains(errs[0].Msg, tt.wantMsg) {
+			var errs Errors
+			if tt.wantMsg != "" && errors.As(err, &errs) && !strings.Contains(errs[0].Msg, tt.wantMsg) {
 				t.Errorf("first error %q does not say %q", errs[0].Msg, tt.wantMsg)
 			}
 		})
